@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* The nubis command line: a table of subcommands, one file each. */
+#ifndef NUBIS_CLI_H
+#define NUBIS_CLI_H
+
+#include <stdio.h>
+
+#include "../fnvm/fnvm.h"
+
+struct cli_cmd {
+	const char *name;
+	const char *summary;
+	int (*main)(int argc, char **argv); /* argv[0] is the subcommand */
+	void (*usage)(FILE *out);
+};
+
+int cmd_run_main(int argc, char **argv);
+void cmd_run_usage(FILE *out);
+int cmd_serve_main(int argc, char **argv);
+void cmd_serve_usage(FILE *out);
+int cmd_info_main(int argc, char **argv);
+void cmd_info_usage(FILE *out);
+
+/* Options shared by run and serve (memory, limits, channels, env, seed). */
+struct fn_opts {
+	struct fnvm_config cfg;
+	struct fnvm_channel_spec chans[64];
+	char *chan_store[64];
+	char *env[256];
+	size_t nenv;
+	int envc_explicit;
+};
+void fn_opts_init(struct fn_opts *o);
+void fn_opts_free(struct fn_opts *o);
+/* Handle one shared option (its getopt value @c with @arg). Returns 1 if
+ * handled, 0 if not a shared option, -1 on a bad value (message printed). */
+int fn_opts_handle(struct fn_opts *o, int c, const char *arg);
+void fn_opts_usage(FILE *out);
+/* getopt_long codes of the shared options */
+enum {
+	OPT_MEMORY = 1000, OPT_TIMEOUT, OPT_CHANNEL, OPT_ENV, OPT_SEED, OPT_OUTPUT_LIMIT,
+	OPT_SYSCALL_LIMIT, OPT_TRACE,
+};
+#define FN_LONGOPTS                                                                \
+	{"memory", required_argument, NULL, OPT_MEMORY},                          \
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},                       \
+	{"channel", required_argument, NULL, OPT_CHANNEL},                       \
+	{"env", required_argument, NULL, OPT_ENV},                               \
+	{"seed", required_argument, NULL, OPT_SEED},                             \
+	{"output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},             \
+	{"syscall-limit", required_argument, NULL, OPT_SYSCALL_LIMIT},           \
+	{"trace", no_argument, NULL, OPT_TRACE}
+
+/* Exit status for a failed program creation. */
+int fn_status_for_error(const struct nb_error *err);
+
+#endif

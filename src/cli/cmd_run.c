@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/kvmhost.h"
+#include "cli.h"
+
+void cmd_run_usage(FILE *out)
+{
+	fprintf(out, "usage: nubis run [OPTIONS] PROGRAM [ARGS...]\n\n"
+		     "Run an unmodified static x86-64 Linux executable in a fresh VM. Its standard\n"
+		     "streams are nubis's; its exit status becomes nubis's. Statuses nubis itself uses:\n"
+		     "  120 internal error  121 output limit  122 system-call limit  123 deadlock\n"
+		     "  124 timeout  125 bad usage/config  126 not a static x86-64 executable  127 not found\n"
+		     "  128+N killed by signal N (a fault: 132 SIGILL, 136 SIGFPE, 139 SIGSEGV)\n\n"
+		     "options:\n");
+	fn_opts_usage(out);
+}
+
+int cmd_run_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {FN_LONGOPTS, {"help", no_argument, NULL, 'h'}, {0}};
+	struct fn_opts o;
+	int status = FNVM_STATUS_USAGE, c;
+	struct kvmhost kvm = {.fd = -1};
+	struct fnvm_program *prog = NULL;
+	struct fnvm_runner *rn = NULL;
+	struct nb_error err;
+
+	fn_opts_init(&o);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			cmd_run_usage(stdout);
+			status = 0;
+			goto out;
+		}
+		int r = fn_opts_handle(&o, c, optarg);
+		if (r <= 0) {
+			if (r == 0)
+				cmd_run_usage(stderr);
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "nubis run: missing PROGRAM\n");
+		cmd_run_usage(stderr);
+		goto out;
+	}
+	o.env[o.nenv] = NULL;
+	o.cfg.argv = argv + optind;
+	o.cfg.envp = o.env;
+	signal(SIGPIPE, SIG_IGN);
+	if (kvmhost_open(&kvm, &err) < 0) {
+		fprintf(stderr, "nubis: %s\n", err.msg);
+		status = FNVM_STATUS_INTERNAL;
+		goto out;
+	}
+	if (fnvm_program_create(&kvm, argv[optind], &o.cfg, &prog, &err) < 0) {
+		fprintf(stderr, "nubis: %s: %s\n", argv[optind], err.msg);
+		status = fn_status_for_error(&err);
+		goto out;
+	}
+	if (fnvm_runner_create(&rn, &err) < 0) {
+		fprintf(stderr, "nubis: %s\n", err.msg);
+		status = FNVM_STATUS_INTERNAL;
+		goto out;
+	}
+	struct fnvm_stdio io = {.in_fd = 0, .out = {.fd = 1}, .err = {.fd = 2}};
+	struct fnvm_result res;
+	if (fnvm_run(rn, prog, NULL, &io, &res, &err) < 0) {
+		fprintf(stderr, "nubis: %s\n", err.msg);
+		status = FNVM_STATUS_INTERNAL;
+		goto out;
+	}
+	if (res.outcome != FNVM_EXITED)
+		fprintf(stderr, "nubis: %s: %s\n", argv[optind], res.message);
+	if (o.cfg.trace)
+		fnvm_result_report(&res, stderr);
+	status = res.status;
+	fnvm_result_release(&res);
+out:
+	fnvm_runner_destroy(rn);
+	fnvm_program_destroy(prog);
+	if (kvm.fd >= 0)
+		kvmhost_close(&kvm);
+	fn_opts_free(&o);
+	return status;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_cmd cmds[] = {
+	{"run", "run a static Linux program in a fresh VM", cmd_run_main, cmd_run_usage},
+	{"serve", "serve a program over HTTP, a fresh VM per request", cmd_serve_main, cmd_serve_usage},
+	{"info", "report the host's KVM flavour and capabilities", cmd_info_main, cmd_info_usage},
+};
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: nubis COMMAND [OPTIONS] [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(out, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+	fprintf(out, "\nnubis help COMMAND shows a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return FNVM_STATUS_USAGE;
+	}
+	const char *name = argv[1];
+	if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(name, "help")) {
+		for (size_t i = 0; argc > 2 && i < NCMDS; i++)
+			if (!strcmp(argv[2], cmds[i].name)) {
+				cmds[i].usage(stdout);
+				return 0;
+			}
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < NCMDS; i++)
+		if (!strcmp(name, cmds[i].name))
+			return cmds[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "nubis: unknown command '%s'\n", name);
+	usage(stderr);
+	return FNVM_STATUS_USAGE;
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/parse.h"
+#include "cli.h"
+
+void fn_opts_init(struct fn_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	fnvm_config_defaults(&o->cfg);
+}
+
+void fn_opts_free(struct fn_opts *o)
+{
+	for (size_t i = 0; i < o->cfg.nchannels; i++)
+		free(o->chan_store[i]);
+}
+
+int fn_opts_handle(struct fn_opts *o, int c, const char *arg)
+{
+	uint64_t v;
+	struct nb_error err;
+	switch (c) {
+	case OPT_MEMORY:
+		if (nb_parse_size(arg, &v) || v % (2u << 20) || v < (4u << 20) || v > (64ull << 30)) {
+			fprintf(stderr, "nubis: --memory %s: need a size from 4M to 64G in steps of 2M\n", arg);
+			return -1;
+		}
+		o->cfg.mem_size = v;
+		return 1;
+	case OPT_TIMEOUT:
+		if (nb_parse_duration(arg, &v) || !v) {
+			fprintf(stderr, "nubis: --timeout %s: need a positive duration like 500ms, 2s, 1m\n", arg);
+			return -1;
+		}
+		o->cfg.timeout_ns = v;
+		return 1;
+	case OPT_OUTPUT_LIMIT:
+		if (nb_parse_size(arg, &v)) {
+			fprintf(stderr, "nubis: --output-limit %s: need a size like 1M (0 = none)\n", arg);
+			return -1;
+		}
+		o->cfg.output_limit = v;
+		return 1;
+	case OPT_SYSCALL_LIMIT:
+		if (nb_parse_u64(arg, &v)) {
+			fprintf(stderr, "nubis: --syscall-limit %s: need a number (0 = none)\n", arg);
+			return -1;
+		}
+		o->cfg.syscall_limit = v;
+		return 1;
+	case OPT_SEED:
+		if (nb_parse_u64(arg, &v)) {
+			fprintf(stderr, "nubis: --seed %s: need an unsigned number\n", arg);
+			return -1;
+		}
+		o->cfg.seed = v;
+		return 1;
+	case OPT_TRACE:
+		o->cfg.trace = true;
+		return 1;
+	case OPT_ENV:
+		if (!strchr(arg, '=') || arg[0] == '=') {
+			fprintf(stderr, "nubis: --env %s: expected K=V\n", arg);
+			return -1;
+		}
+		if (o->nenv + 1 >= sizeof(o->env) / sizeof(o->env[0])) {
+			fprintf(stderr, "nubis: too many --env options\n");
+			return -1;
+		}
+		o->env[o->nenv++] = (char *)(uintptr_t)arg; /* argv storage, lives as long as main */
+		return 1;
+	case OPT_CHANNEL: {
+		size_t n = o->cfg.nchannels;
+		if (n == sizeof(o->chans) / sizeof(o->chans[0])) {
+			fprintf(stderr, "nubis: too many --channel options\n");
+			return -1;
+		}
+		if (fnvm_channel_parse(arg, &o->chans[n], &o->chan_store[n], &err) < 0) {
+			fprintf(stderr, "nubis: %s\n", err.msg);
+			return -1;
+		}
+		o->cfg.nchannels = n + 1;
+		o->cfg.channels = o->chans;
+		return 1;
+	}
+	default:
+		return 0;
+	}
+}
+
+void fn_opts_usage(FILE *out)
+{
+	fprintf(out,
+		"  --memory SIZE          guest memory (default 64M; 4M..64G, multiple of 2M)\n"
+		"  --timeout DURATION     wall-clock limit, e.g. 500ms, 2s (default none)\n"
+		"  --channel G=H:r|w|a    expose host file H at guest path G: read, write (truncate), append\n"
+		"  --env K=V              add an environment variable (the environment is empty otherwise)\n"
+		"  --seed N               seed of the guest's randomness (default 0)\n"
+		"  --output-limit SIZE    bytes per output channel before the program is stopped (default 64M, 0 = none)\n"
+		"  --syscall-limit N      system calls before the program is stopped (default none)\n"
+		"  --trace                report system calls (and unsupported ones) on stderr at the end\n");
+}
+
+int fn_status_for_error(const struct nb_error *err)
+{
+	switch (err->code) {
+	case NB_ENOENT:
+		return FNVM_STATUS_NOT_FOUND;
+	case NB_EFORMAT:
+		return FNVM_STATUS_BAD_PROGRAM;
+	case NB_EINVAL:
+		return FNVM_STATUS_USAGE;
+	default:
+		return FNVM_STATUS_INTERNAL;
+	}
+}
