@@ -114,6 +114,11 @@ int x86_uvm_build(uint8_t *sys, uint64_t mem_size)
 	static const uint8_t stub[] = {0x89, 0x04, 0x25, UVM_DOORBELL & 0xff, (UVM_DOORBELL >> 8) & 0xff,
 				       (UVM_DOORBELL >> 16) & 0xff, 0x00, 0x48, 0x0f, 0x07};
 	memcpy(sys + UVM_SYSCALL_STUB, stub, sizeof(stub));
+	/* warm-up: 1: movb (%rsi),%al; add $0x1000,%rsi; cmp %rdi,%rsi; jb 1b; mov %eax, doorbell */
+	static const uint8_t warm[] = {0x8a, 0x06, 0x48, 0x81, 0xc6, 0x00, 0x10, 0x00, 0x00, 0x48, 0x39,
+				       0xfe, 0x72, 0xf2, 0x89, 0x04, 0x25, UVM_DOORBELL & 0xff,
+				       (UVM_DOORBELL >> 8) & 0xff, (UVM_DOORBELL >> 16) & 0xff, 0x00};
+	memcpy(sys + UVM_WARMUP, warm, sizeof(warm));
 	return 0;
 }
 

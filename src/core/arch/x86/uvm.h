@@ -44,6 +44,9 @@
 #define UVM_DOORBELL     0x4f000ull /* virtual; maps UVM_DOORBELL_GPA */
 #define UVM_DOORBELL_GPA UVM_MAX_MEM /* just above the largest guest memory */
 #define UVM_SYSCALL_STUB_DONE (UVM_SYSCALL_STUB + 7) /* RIP after the doorbell store */
+/* Warm-up routine in the same page: reads one byte of every page in
+ * [RSI, RDI) (so their shadow/EPT mappings exist), then rings the doorbell. */
+#define UVM_WARMUP       (UVM_SYSCALL_STUB + 0x40)
 #define UVM_STACK0_LO    0x4e000ull
 #define UVM_STACK0_TOP   0x4f000ull
 #define UVM_SYS_END      0x50000ull  /* end of what x86_uvm_build writes */

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * In-process function-VM benchmark, side by side with fork+exec+wait of the
+ * same binary on the host. Not a test: prints figures.
+ *
+ *   fnvm_bench PROGRAM [N]           latency: nubis (pooled VMs) vs fork+exec+wait
+ *   fnvm_bench --rate SECONDS THREADS PROGRAM   fresh VMs per second, in process
+ *   fnvm_bench --idle N PROGRAM      host memory per prepared idle VM
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "fnvm/fnvm.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void stats(const char *name, uint64_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	printf("%-34s p50 %8.1f us   p99 %8.1f us   (n=%zu)\n", name, v[n / 2] / 1e3,
+	       v[(n * 99) / 100] / 1e3, n);
+}
+
+static uint64_t p50(uint64_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return v[n / 2];
+}
+
+static struct fnvm_program *load(struct kvmhost *kvm, const char *path)
+{
+	static char *argv[2];
+	static char *envp[1];
+	struct fnvm_config cfg;
+	struct nb_error err;
+	struct fnvm_program *p;
+	fnvm_config_defaults(&cfg);
+	argv[0] = (char *)(uintptr_t)path;
+	cfg.argv = argv;
+	cfg.envp = envp;
+	if (fnvm_program_create(kvm, path, &cfg, &p, &err) < 0) {
+		fprintf(stderr, "fnvm_bench: %s: %s\n", path, err.msg);
+		exit(1);
+	}
+	return p;
+}
+
+static int run_once(struct fnvm_runner *rn, struct fnvm_program *p, struct fnvm_pool *pool,
+		    struct fnvm_result *res)
+{
+	struct nb_error err;
+	struct fnvm_stdio io = {.in_fd = -1, .out = {.fd = -1}, .err = {.fd = -1}};
+	int rc = fnvm_run(rn, p, pool, &io, res, &err);
+	free(io.out.buf);
+	free(io.err.buf);
+	if (rc < 0 || res->outcome != FNVM_EXITED || res->status != 0) {
+		fprintf(stderr, "fnvm_bench: run failed: %s %s\n", rc < 0 ? err.msg : "", res->message);
+		exit(1);
+	}
+	return 0;
+}
+
+static int latency(const char *path, size_t n)
+{
+	struct kvmhost kvm;
+	struct nb_error err;
+	if (kvmhost_open(&kvm, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	struct fnvm_program *p = load(&kvm, path);
+	struct fnvm_runner *rn;
+	struct fnvm_pool *pool;
+	fnvm_runner_create(&rn, &err);
+	if (fnvm_pool_create(p, 8, 1, &pool, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	uint64_t *whole = calloc(n, 8), *first = calloc(n, 8), *fe = calloc(n, 8), *cold = calloc(n, 8);
+	int devnull = open("/dev/null", O_WRONLY);
+	/* interleave so that both see the same machine state */
+	for (size_t i = 0; i < n; i++) {
+		struct fnvm_result res;
+		usleep(200); /* let the pool refill: measure a request that finds a prepared VM */
+		run_once(rn, p, pool, &res);
+		whole[i] = res.t_end_ns - res.t_start_ns;
+		first[i] = res.t_first_entry_ns - res.t_start_ns;
+		fnvm_result_release(&res);
+
+		uint64_t t0 = nb_now_ns();
+		pid_t pid = fork();
+		if (pid == 0) {
+			dup2(devnull, 1);
+			execl(path, path, (char *)NULL);
+			_exit(127);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		fe[i] = nb_now_ns() - t0;
+	}
+	for (size_t i = 0; i < n / 4; i++) {
+		struct fnvm_result res;
+		run_once(rn, p, NULL, &res);
+		cold[i] = res.t_end_ns - res.t_start_ns;
+		fnvm_result_release(&res);
+	}
+	printf("program: %s\n", path);
+	uint64_t w = p50(whole, n), f = p50(fe, n);
+	stats("nubis request (prepared VM)", whole, n);
+	stats("nubis request -> first exit", first, n);
+	stats("nubis request (VM made inline)", cold, n / 4);
+	stats("fork+exec+wait (host)", fe, n);
+	printf("ratio nubis/fork+exec (p50)        %.2f\n", (double)w / (double)f);
+	fnvm_pool_destroy(pool);
+	fnvm_runner_destroy(rn);
+	fnvm_program_destroy(p);
+	kvmhost_close(&kvm);
+	return 0;
+}
+
+struct rate_arg {
+	struct fnvm_program *p;
+	struct fnvm_pool *pool;
+	uint64_t until;
+	uint64_t count;
+};
+
+static void *rate_thread(void *a)
+{
+	struct rate_arg *ra = a;
+	struct fnvm_runner *rn;
+	struct nb_error err;
+	fnvm_runner_create(&rn, &err);
+	while (nb_now_ns() < ra->until) {
+		struct fnvm_result res;
+		run_once(rn, ra->p, ra->pool, &res);
+		fnvm_result_release(&res);
+		ra->count++;
+	}
+	fnvm_runner_destroy(rn);
+	return NULL;
+}
+
+static int rate(double secs, unsigned threads, const char *path)
+{
+	struct kvmhost kvm;
+	struct nb_error err;
+	if (kvmhost_open(&kvm, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	struct fnvm_program *p = load(&kvm, path);
+	struct fnvm_pool *pool;
+	fnvm_pool_create(p, 4 * threads, 1, &pool, &err);
+	usleep(100000);
+	pthread_t t[64];
+	struct rate_arg ra[64];
+	uint64_t start = nb_now_ns();
+	for (unsigned i = 0; i < threads; i++) {
+		ra[i] = (struct rate_arg){p, pool, start + (uint64_t)(secs * 1e9), 0};
+		pthread_create(&t[i], NULL, rate_thread, &ra[i]);
+	}
+	uint64_t total = 0;
+	for (unsigned i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		total += ra[i].count;
+	}
+	double el = (double)(nb_now_ns() - start) / 1e9;
+	printf("fresh VMs per second (in process, %u threads): %.0f\n", threads, (double)total / el);
+	fnvm_pool_destroy(pool);
+	fnvm_program_destroy(p);
+	kvmhost_close(&kvm);
+	return 0;
+}
+
+static long meminfo_kb(const char *key)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long v = -1;
+	size_t kl = strlen(key);
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':')
+			v = strtol(line + kl + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static int idle(unsigned n, const char *path)
+{
+	struct kvmhost kvm;
+	struct nb_error err;
+	if (kvmhost_open(&kvm, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	struct fnvm_program *p = load(&kvm, path);
+	long before = meminfo_kb("MemAvailable");
+	struct fnvm_pool *pool;
+	if (fnvm_pool_create(p, n, 1, &pool, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	/* wait for the pool to fill */
+	for (int i = 0; i < 200; i++)
+		usleep(50000);
+	long after = meminfo_kb("MemAvailable");
+	printf("prepared idle VMs: %u, host memory each: %.1f KiB (MemAvailable delta, includes the "
+	       "stack page each VM writes)\n",
+	       n, (double)(before - after) / n);
+	fnvm_pool_destroy(pool);
+	fnvm_program_destroy(p);
+	kvmhost_close(&kvm);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 5 && !strcmp(argv[1], "--rate"))
+		return rate(atof(argv[2]), (unsigned)atoi(argv[3]), argv[4]);
+	if (argc >= 4 && !strcmp(argv[1], "--idle"))
+		return idle((unsigned)atoi(argv[2]), argv[3]);
+	if (argc < 2) {
+		fprintf(stderr, "usage: fnvm_bench PROGRAM [N] | --rate SECS THREADS PROGRAM | --idle N PROGRAM\n");
+		return 2;
+	}
+	return latency(argv[1], argc > 2 ? (size_t)atol(argv[2]) : 500);
+}
