@@ -61,7 +61,6 @@ int kvmhost_open(struct kvmhost *h, struct nb_error *err)
 {
 	memset(h, 0, sizeof(*h));
 	h->fd = -1;
-	atomic_init(&h->syscall_cpl, -1);
 	const char *dev = getenv("NUBIS_KVM_DEVICE");
 	if (!dev || !*dev)
 		dev = "/dev/kvm";

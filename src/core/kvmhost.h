@@ -10,7 +10,6 @@
 #define NUBIS_CORE_KVMHOST_H
 
 #include <linux/kvm.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -33,10 +32,6 @@ struct kvmhost {
 		has_dirty_log_ring, has_user_msr, has_guest_debug, has_xsave, has_xcrs,
 		has_tsc_control, has_nested_state;
 	struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, owned */
-	/* Learned at run time: privilege level the CPU is at when it reaches the
-	 * SYSCALL entry point (0 on VMX/SVM; 3 on kvm_pvm, which enters the entry
-	 * point without switching to ring 0). -1 until the first system call. */
-	atomic_int syscall_cpl;
 };
 
 /* Open /dev/kvm (or $NUBIS_KVM_DEVICE) and probe. Fills @err and returns -1 on failure. */

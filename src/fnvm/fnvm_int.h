@@ -58,6 +58,7 @@ struct fnvm_vm {
 	struct vcpu *cpu;
 	uint8_t *host;  /* mapping of guest-physical [0, mem_size) */
 	uint64_t size;
+	int syscall_cpl; /* ring at which SYSCALL reaches the stub: 0, or 3 on kvm_pvm */
 };
 
 /* Make a ready-to-run VM for @p (KVM VM + vCPU, memory mapped copy-on-write
@@ -105,6 +106,10 @@ struct fnvm_proc {
 	uint64_t vclock_ns;
 	uint64_t rng[4];          /* xoshiro256** */
 	uint64_t sigmask;
+	uint64_t sigpending;       /* raised while blocked */
+	uint8_t sigact[64][32];    /* kernel struct sigaction per signal, as set */
+	char cwd[8];               /* "/" or "/dev": the only directories */
+	uint64_t deadline_ns;      /* CLOCK_MONOTONIC, 0 = none */
 	uint64_t fs_base;
 	uint64_t tid_address;
 	int done;                 /* set when the program has finished */
@@ -117,6 +122,8 @@ void fnvm_syscall(struct fnvm_proc *p, struct kvm_regs *regs);
 int fnvm_proc_init(struct fnvm_proc *p, struct fnvm_program *prog, struct fnvm_vm *vmh,
 		   struct fnvm_stdio *io, struct fnvm_result *res);
 void fnvm_proc_fini(struct fnvm_proc *p);
+/* True (and the run ended with FNVM_TIMEOUT) if the deadline has passed. */
+int fnvm_proc_check_timeout(struct fnvm_proc *p);
 /* End the run with an outcome and message (printf-style). */
 void fnvm_proc_end(struct fnvm_proc *p, enum fnvm_outcome o, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -425,9 +425,26 @@ int fnvm_vm_prepare(struct fnvm_program *p, struct fnvm_vm *out)
 		goto fail;
 	}
 	if (out->cpu->run->exit_reason != KVM_EXIT_MMIO ||
-	    out->cpu->run->mmio.phys_addr != UVM_DOORBELL_GPA) {
+	    !x86_uvm_is_syscall_exit(out->cpu->run->mmio.phys_addr, out->cpu->run->s.regs.regs.rip)) {
 		rc = -EIO;
 		goto fail;
+	}
+	struct kvm_sregs sr;
+	if (ioctl(out->cpu->fd, KVM_GET_SREGS, &sr) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	out->syscall_cpl = sr.cs.dpl;
+	if (out->syscall_cpl != 3) {
+		/* VMX/SVM: the warm-up's SYSCALL left the vCPU in ring 0; back to ring 3 */
+		sr.cs.selector = UVM_SEL_UCODE;
+		sr.cs.dpl = 3;
+		sr.ss.selector = UVM_SEL_UDATA;
+		sr.ss.dpl = 3;
+		if (ioctl(out->cpu->fd, KVM_SET_SREGS, &sr) < 0) {
+			rc = -errno;
+			goto fail;
+		}
 	}
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = p->entry;

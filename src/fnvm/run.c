@@ -68,13 +68,26 @@ void fnvm_runner_destroy(struct fnvm_runner *r)
 	free(r);
 }
 
+/* Fire after @ns, then every 20 ms until disarmed (@ns 0): a signal that
+ * lands outside KVM_RUN and outside a blocking host call is repeated. */
 static void arm(struct fnvm_runner *rn, uint64_t ns)
 {
 	struct itimerspec its;
 	memset(&its, 0, sizeof(its));
 	its.it_value.tv_sec = (time_t)(ns / 1000000000ull);
 	its.it_value.tv_nsec = (long)(ns % 1000000000ull);
+	if (ns)
+		its.it_interval.tv_nsec = 20000000;
 	timer_settime(rn->timer, 0, &its, NULL);
+}
+
+int fnvm_proc_check_timeout(struct fnvm_proc *p)
+{
+	if (!p->deadline_ns || nb_now_ns() < p->deadline_ns)
+		return 0;
+	fnvm_proc_end(p, FNVM_TIMEOUT, FNVM_STATUS_TIMEOUT, "timeout: stopped after %.3f s",
+		      (double)p->prog->cfg.timeout_ns / 1e9);
+	return 1;
 }
 
 static const struct {
@@ -190,28 +203,12 @@ static void dump_internal(struct fnvm_proc *p, struct vcpu *c, const char *what,
 		      code, (unsigned long long)r->rip, (unsigned long long)r->rsp);
 }
 
-static int learn_syscall_cpl(struct vcpu *c)
-{
-	/* the one learned, mutable field of a shared kvmhost */
-	atomic_int *cpl = &((struct kvmhost *)(uintptr_t)c->vm->kvm)->syscall_cpl;
-	int v = atomic_load_explicit(cpl, memory_order_relaxed);
-	if (v >= 0)
-		return v;
-	struct kvm_sregs sr;
-	if (ioctl(c->fd, KVM_GET_SREGS, &sr) < 0)
-		return 0;
-	v = sr.cs.selector & 3;
-	atomic_store_explicit(cpl, v, memory_order_relaxed);
-	return v;
-}
-
-static void vcpu_loop(struct fnvm_runner *rn, struct fnvm_proc *p, struct vcpu *c, uint64_t deadline)
+static void vcpu_loop(struct fnvm_proc *p, struct vcpu *c)
 {
 	struct kvm_run *run = c->run;
 	struct fnvm_result *res = p->res;
 	uint64_t limit = p->prog->cfg.syscall_limit;
 	tls_run = run;
-	(void)rn;
 	while (!p->done) {
 		int rc = ioctl(c->fd, KVM_RUN, 0);
 		if (!res->t_first_entry_ns)
@@ -221,10 +218,7 @@ static void vcpu_loop(struct fnvm_runner *rn, struct fnvm_proc *p, struct vcpu *
 		if (rc < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				run->immediate_exit = 0;
-				if (deadline && nb_now_ns() >= deadline)
-					fnvm_proc_end(p, FNVM_TIMEOUT, FNVM_STATUS_TIMEOUT,
-						      "timeout: stopped after %.3f s",
-						      (double)p->prog->cfg.timeout_ns / 1e9);
+				fnvm_proc_check_timeout(p);
 				continue;
 			}
 			fnvm_proc_end(p, FNVM_ERROR, FNVM_STATUS_INTERNAL, "KVM_RUN failed: %s", strerror(errno));
@@ -240,7 +234,7 @@ static void vcpu_loop(struct fnvm_runner *rn, struct fnvm_proc *p, struct vcpu *
 					fnvm_proc_end(p, FNVM_SYSCALL_LIMIT, FNVM_STATUS_SYSCALL_LIMIT,
 						      "system-call limit of %llu reached",
 						      (unsigned long long)limit);
-				if (learn_syscall_cpl(c) == 3) {
+				if (p->vmh->syscall_cpl == 3) {
 					/* kvm_pvm: still in ring 3, return to the caller directly */
 					r->rip = r->rcx;
 					r->rflags = r->r11;
@@ -278,9 +272,7 @@ static void vcpu_loop(struct fnvm_runner *rn, struct fnvm_proc *p, struct vcpu *
 			break;
 		case KVM_EXIT_INTR:
 			run->immediate_exit = 0;
-			if (deadline && nb_now_ns() >= deadline)
-				fnvm_proc_end(p, FNVM_TIMEOUT, FNVM_STATUS_TIMEOUT, "timeout: stopped after %.3f s",
-					      (double)p->prog->cfg.timeout_ns / 1e9);
+			fnvm_proc_check_timeout(p);
 			break;
 		default:
 			dump_internal(p, c, "unexpected VM exit", run->exit_reason);
@@ -320,12 +312,11 @@ int fnvm_run(struct fnvm_runner *rn, struct fnvm_program *p, struct fnvm_pool *p
 		fnvm_result_release(res);
 		return nb_error_set(err, NB_ERESOURCE, "out of memory");
 	}
-	uint64_t deadline = 0;
 	if (p->cfg.timeout_ns) {
-		deadline = res->t_start_ns + p->cfg.timeout_ns;
+		proc.deadline_ns = res->t_start_ns + p->cfg.timeout_ns;
 		arm(rn, p->cfg.timeout_ns);
 	}
-	vcpu_loop(rn, &proc, v.cpu, deadline);
+	vcpu_loop(&proc, v.cpu);
 	if (p->cfg.timeout_ns)
 		arm(rn, 0);
 	res->t_end_ns = nb_now_ns();

@@ -377,7 +377,7 @@ static long sink_write(struct fnvm_proc *p, int which, struct fnvm_sink *s, cons
 		size_t done = 0;
 		while (done < n) {
 			ssize_t r = write(s->fd, (const char *)d + done, n - done);
-			if (r < 0 && errno == EINTR)
+			if (r < 0 && errno == EINTR && !fnvm_proc_check_timeout(p))
 				continue;
 			if (r < 0) {
 				if (!done)
@@ -425,7 +425,7 @@ static long of_io(struct fnvm_proc *p, struct fnvm_ofile *of, int wr, void *buf,
 			ssize_t r;
 			do
 				r = read(io->in_fd, buf, n);
-			while (r < 0 && errno == EINTR);
+			while (r < 0 && errno == EINTR && !fnvm_proc_check_timeout(p));
 			return r < 0 ? -errno : r;
 		}
 		size_t left = io->in_len - p->in_pos;
@@ -459,7 +459,7 @@ static long of_io(struct fnvm_proc *p, struct fnvm_ofile *of, int wr, void *buf,
 				r = wr ? pwrite(c->fd, buf, n, (off_t)off) : pread(c->fd, buf, n, (off_t)off);
 			else
 				r = wr ? write(c->fd, buf, n) : read(c->fd, buf, n);
-		} while (r < 0 && errno == EINTR);
+		} while (r < 0 && errno == EINTR && !fnvm_proc_check_timeout(p));
 		if (r < 0)
 			return -errno;
 		if (pos < 0)
@@ -533,7 +533,7 @@ static enum lookup_kind path_lookup(struct fnvm_proc *p, int dirfd, const char *
 		*err = fd_get(p, dirfd, &of) ? -EBADF : -ENOTDIR;
 		return LK_NONE;
 	}
-	if (fnvm_path_norm("/", path, norm, sizeof(norm)) < 0) {
+	if (fnvm_path_norm(p->cwd, path, norm, sizeof(norm)) < 0) {
 		*err = -ENAMETOOLONG;
 		return LK_NONE;
 	}
@@ -963,23 +963,62 @@ static long sys_prlimit(struct fnvm_proc *p, long pid, long res, uint64_t new_a,
 	return old_a ? copy_out(p, old_a, &r, sizeof(r)) : 0;
 }
 
+#define SIGBIT(sig) (1ull << ((sig) - 1))
+
+static uint64_t sig_handler(const struct fnvm_proc *p, int sig)
+{
+	uint64_t h;
+	memcpy(&h, p->sigact[sig - 1], 8);
+	return h;
+}
+
+/* Act on signal @sig for the program: ignore it, or end the run. Function
+ * VMs do not run signal handlers (service VMs do). */
+static void sig_act(struct fnvm_proc *p, int sig)
+{
+	uint64_t h = sig_handler(p, sig);
+	if (sig != SIGKILL && sig != SIGSTOP && h == (uint64_t)(uintptr_t)SIG_IGN)
+		return;
+	if (h == (uint64_t)(uintptr_t)SIG_DFL) {
+		switch (sig) {
+		case SIGCHLD:
+		case SIGURG:
+		case SIGWINCH:
+		case SIGCONT:
+			return; /* default action: ignore */
+		}
+		fnvm_proc_end(p, FNVM_SIGNALED, sig, "killed by signal %d (%s) it raised itself", sig,
+			      strsignal(sig));
+		return;
+	}
+	fnvm_proc_end(p, FNVM_SIGNALED, sig,
+		      "killed by signal %d (%s): it has a handler, but function VMs do not run signal handlers",
+		      sig, strsignal(sig));
+}
+
+/* Deliver the lowest pending signal that is no longer blocked. */
+static void sig_deliver_pending(struct fnvm_proc *p)
+{
+	uint64_t ready = p->sigpending & ~p->sigmask;
+	if (!ready)
+		return;
+	int sig = __builtin_ctzll(ready) + 1;
+	p->sigpending &= ~SIGBIT(sig);
+	sig_act(p, sig);
+}
+
 static long sys_kill_self(struct fnvm_proc *p, long sig)
 {
 	if (sig < 0 || sig > 64)
 		return -EINVAL;
 	if (sig == 0)
 		return 0;
-	switch (sig) {
-	case SIGCHLD:
-	case SIGURG:
-	case SIGWINCH:
-	case SIGCONT:
-		return 0; /* default action: ignore */
+	if (sig != SIGKILL && sig != SIGSTOP && (p->sigmask & SIGBIT(sig))) {
+		if (sig_handler(p, (int)sig) != (uint64_t)(uintptr_t)SIG_IGN)
+			p->sigpending |= SIGBIT(sig); /* delivered when unblocked */
+		return 0;
 	}
-	if (sig != SIGKILL && sig != SIGSTOP && (p->sigmask & (1ull << (sig - 1))))
-		return 0; /* blocked: pending forever, never delivered */
-	fnvm_proc_end(p, FNVM_SIGNALED, sig, "killed by signal %ld (%s) it sent itself", sig,
-		      strsignal((int)sig));
+	sig_act(p, (int)sig);
 	return 0;
 }
 
@@ -1083,16 +1122,15 @@ static long sys_sigaction(struct fnvm_proc *p, long sig, uint64_t act, uint64_t 
 		return -EINVAL;
 	if (act && (sig == SIGKILL || sig == SIGSTOP))
 		return -EINVAL;
+	uint8_t old[32];
+	memcpy(old, p->sigact[sig - 1], sizeof(old));
 	if (act) {
-		uint8_t tmp[32];
-		if (copy_in(p, tmp, act, sizeof(tmp)))
+		if (copy_in(p, p->sigact[sig - 1], act, 32))
 			return -EFAULT;
+		if (sig_handler(p, (int)sig) == (uint64_t)(uintptr_t)SIG_IGN)
+			p->sigpending &= ~SIGBIT(sig);
 	}
-	if (oact) {
-		uint8_t zero[32] = {0}; /* SIG_DFL, no flags, empty mask */
-		return copy_out(p, oact, zero, sizeof(zero));
-	}
-	return 0;
+	return oact ? copy_out(p, oact, old, sizeof(old)) : 0;
 }
 
 static long sys_sigprocmask(struct fnvm_proc *p, long how, uint64_t set_a, uint64_t old_a, long setsize)
@@ -1119,7 +1157,10 @@ static long sys_sigprocmask(struct fnvm_proc *p, long how, uint64_t set_a, uint6
 			return -EINVAL;
 		}
 	}
-	return old_a ? copy_out(p, old_a, &old, 8) : 0;
+	if (old_a && copy_out(p, old_a, &old, 8))
+		return -EFAULT;
+	sig_deliver_pending(p);
+	return 0;
 }
 
 /* ------------------------------------------------------------- dispatch */
@@ -1177,6 +1218,7 @@ int fnvm_proc_init(struct fnvm_proc *p, struct fnvm_program *prog, struct fnvm_v
 		p->fd_of[i] = i;
 	}
 	p->brk_cur = prog->brk_start;
+	strcpy(p->cwd, "/");
 	fnvm_rng_seed(p->rng, prog->cfg.seed);
 	return 0;
 }
@@ -1252,17 +1294,27 @@ static long dispatch(struct fnvm_proc *p, uint64_t nr, const struct kvm_regs *r)
 		int rc = fd_get(p, i0, &of);
 		return rc ? rc : -ENOTTY;
 	}
-	case SYS_getcwd:
-		if (a1 < 2)
+	case SYS_getcwd: {
+		uint64_t len = strlen(p->cwd) + 1;
+		if (a1 < len)
 			return -ERANGE;
-		return copy_out(p, a0, "/", 2) ? -EFAULT : 2;
+		return copy_out(p, a0, p->cwd, len) ? -EFAULT : (long)len;
+	}
 	case SYS_chdir: {
 		char path[FNVM_PATH_MAX + 1];
 		int idx, err, rc = copy_path(p, a0, path);
 		if (rc)
 			return rc;
 		enum lookup_kind k = path_lookup(p, AT_FDCWD, path, &idx, &err);
-		return k == LK_ROOT ? 0 : k == LK_NONE ? err : -ENOTDIR;
+		if (k == LK_ROOT || k == LK_DIR) {
+			strcpy(p->cwd, k == LK_ROOT ? "/" : "/dev");
+			return 0;
+		}
+		return k == LK_NONE ? err : -ENOTDIR;
+	}
+	case SYS_fchdir: {
+		struct fnvm_ofile *of;
+		return fd_get(p, i0, &of) ? -EBADF : -ENOTDIR;
 	}
 	case SYS_readlink:
 	case SYS_readlinkat:

@@ -93,10 +93,12 @@ int x86_uvm_build(uint8_t *sys, uint64_t mem_size)
 	uint16_t iomap = 0x68;
 	memcpy(sys + UVM_TSS + 0x66, &iomap, 2);
 
-	/* IDT: 32 interrupt gates (IF cleared on entry), DPL 0. */
+	/* IDT: 32 interrupt gates (IF cleared on entry), DPL 0 except int3/into. */
 	for (uint64_t v = 0; v < 32; v++) {
 		uint64_t h = UVM_EXC_STUBS + UVM_EXC_STUB_SZ * v;
-		uint64_t lo = (h & 0xffff) | ((uint64_t)UVM_SEL_KCODE << 16) | (0x8eull << 40) |
+		/* int3 and into may be executed by ring 3, as on Linux */
+		uint64_t type = (v == 3 || v == 4) ? 0xeeull : 0x8eull;
+		uint64_t lo = (h & 0xffff) | ((uint64_t)UVM_SEL_KCODE << 16) | (type << 40) |
 			      (((h >> 16) & 0xffff) << 48);
 		put64(sys + UVM_IDT + 16 * v, lo);
 		put64(sys + UVM_IDT + 16 * v + 8, h >> 32);
@@ -114,10 +116,9 @@ int x86_uvm_build(uint8_t *sys, uint64_t mem_size)
 	static const uint8_t stub[] = {0x89, 0x04, 0x25, UVM_DOORBELL & 0xff, (UVM_DOORBELL >> 8) & 0xff,
 				       (UVM_DOORBELL >> 16) & 0xff, 0x00, 0x48, 0x0f, 0x07};
 	memcpy(sys + UVM_SYSCALL_STUB, stub, sizeof(stub));
-	/* warm-up: 1: movb (%rsi),%al; add $0x1000,%rsi; cmp %rdi,%rsi; jb 1b; mov %eax, doorbell */
-	static const uint8_t warm[] = {0x8a, 0x06, 0x48, 0x81, 0xc6, 0x00, 0x10, 0x00, 0x00, 0x48, 0x39,
-				       0xfe, 0x72, 0xf2, 0x89, 0x04, 0x25, UVM_DOORBELL & 0xff,
-				       (UVM_DOORBELL >> 8) & 0xff, (UVM_DOORBELL >> 16) & 0xff, 0x00};
+	/* warm-up: 1: movb (%rsi),%al; add $0x1000,%rsi; cmp %rdi,%rsi; jb 1b; syscall */
+	static const uint8_t warm[] = {0x8a, 0x06, 0x48, 0x81, 0xc6, 0x00, 0x10, 0x00,
+				       0x00, 0x48, 0x39, 0xfe, 0x72, 0xf2, 0x0f, 0x05};
 	memcpy(sys + UVM_WARMUP, warm, sizeof(warm));
 	return 0;
 }

@@ -45,7 +45,9 @@
 #define UVM_DOORBELL_GPA UVM_MAX_MEM /* just above the largest guest memory */
 #define UVM_SYSCALL_STUB_DONE (UVM_SYSCALL_STUB + 7) /* RIP after the doorbell store */
 /* Warm-up routine in the same page: reads one byte of every page in
- * [RSI, RDI) (so their shadow/EPT mappings exist), then rings the doorbell. */
+ * [RSI, RDI) (so their shadow/EPT mappings exist), then executes SYSCALL,
+ * which reaches the doorbell through the stub. The monitor learns there, from
+ * code of its own, at which privilege level SYSCALL enters the stub. */
 #define UVM_WARMUP       (UVM_SYSCALL_STUB + 0x40)
 #define UVM_STACK0_LO    0x4e000ull
 #define UVM_STACK0_TOP   0x4f000ull
