@@ -38,18 +38,26 @@ int fn_opts_handle(struct fn_opts *o, int c, const char *arg);
 void fn_opts_usage(FILE *out);
 /* getopt_long codes of the shared options */
 enum {
-	OPT_MEMORY = 1000, OPT_TIMEOUT, OPT_CHANNEL, OPT_ENV, OPT_SEED, OPT_OUTPUT_LIMIT,
-	OPT_SYSCALL_LIMIT, OPT_TRACE,
+	OPT_MEMORY = 1000,
+	OPT_TIMEOUT,
+	OPT_CHANNEL,
+	OPT_ENV,
+	OPT_SEED,
+	OPT_OUTPUT_LIMIT,
+	OPT_SYSCALL_LIMIT,
+	OPT_TRACE,
 };
-#define FN_LONGOPTS                                                                \
-	{"memory", required_argument, NULL, OPT_MEMORY},                          \
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},                       \
-	{"channel", required_argument, NULL, OPT_CHANNEL},                       \
-	{"env", required_argument, NULL, OPT_ENV},                               \
-	{"seed", required_argument, NULL, OPT_SEED},                             \
-	{"output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},             \
-	{"syscall-limit", required_argument, NULL, OPT_SYSCALL_LIMIT},           \
-	{"trace", no_argument, NULL, OPT_TRACE}
+#define FN_LONGOPTS                                                                                \
+	{"memory", required_argument, NULL, OPT_MEMORY},                                           \
+	    {"timeout", required_argument, NULL, OPT_TIMEOUT},                                     \
+	    {"channel", required_argument, NULL, OPT_CHANNEL},                                     \
+	    {"env", required_argument, NULL, OPT_ENV},                                             \
+	    {"seed", required_argument, NULL, OPT_SEED},                                           \
+	    {"output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},                           \
+	    {"syscall-limit", required_argument, NULL, OPT_SYSCALL_LIMIT},                         \
+	{                                                                                          \
+		"trace", no_argument, NULL, OPT_TRACE                                              \
+	}
 
 /* Exit status for a failed program creation. */
 int fn_status_for_error(const struct nb_error *err);

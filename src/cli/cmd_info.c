@@ -7,10 +7,14 @@
 
 void cmd_info_usage(FILE *out)
 {
-	fprintf(out, "usage: nubis info [--measure]\n\nReport the host's KVM flavour (vmx, svm or pvm) and capabilities.\n"
-		     "On pvm hosts guest ring-0 code is emulated, so nubis keeps guest kernel-mode work minimal.\n"
-		     "  --measure   also time a VM life cycle, a guest exit, and guest ring-3 and ring-0\n"
-		     "              instructions with small test guests (about a second)\n");
+	fprintf(
+	    out,
+	    "usage: nubis info [--measure]\n\nReport the host's KVM flavour (vmx, svm or pvm) and "
+	    "capabilities.\n"
+	    "On pvm hosts guest ring-0 code is emulated, so nubis keeps guest kernel-mode work "
+	    "minimal.\n"
+	    "  --measure   also time a VM life cycle, a guest exit, and guest ring-3 and ring-0\n"
+	    "              instructions with small test guests (about a second)\n");
 }
 
 int cmd_info_main(int argc, char **argv)
@@ -48,7 +52,8 @@ int cmd_info_main(int argc, char **argv)
 			printf("measured.ring3_ns_per_insn: %.3f\n", pr.ring3_ns_per_insn);
 			printf("measured.ring0_ns_per_insn: %.1f\n", pr.ring0_ns_per_insn);
 			if (pr.ring3_ns_per_insn > 0)
-				printf("measured.ring0_slowdown: %.0fx\n", pr.ring0_ns_per_insn / pr.ring3_ns_per_insn);
+				printf("measured.ring0_slowdown: %.0fx\n",
+				       pr.ring0_ns_per_insn / pr.ring3_ns_per_insn);
 		}
 	}
 	kvmhost_close(&h);

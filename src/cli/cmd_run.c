@@ -9,19 +9,23 @@
 
 void cmd_run_usage(FILE *out)
 {
-	fprintf(out, "usage: nubis run [OPTIONS] PROGRAM [ARGS...]\n\n"
-		     "Run an unmodified static x86-64 Linux executable in a fresh VM. Its standard\n"
-		     "streams are nubis's; its exit status becomes nubis's. Statuses nubis itself uses:\n"
-		     "  120 internal error  121 output limit  122 system-call limit  123 deadlock\n"
-		     "  124 timeout  125 bad usage/config  126 not a static x86-64 executable  127 not found\n"
-		     "  128+N killed by signal N (a fault: 132 SIGILL, 136 SIGFPE, 139 SIGSEGV)\n\n"
-		     "options:\n");
+	fprintf(
+	    out,
+	    "usage: nubis run [OPTIONS] PROGRAM [ARGS...]\n\n"
+	    "Run an unmodified static x86-64 Linux executable in a fresh VM. Its standard\n"
+	    "streams are nubis's; its exit status becomes nubis's. Statuses nubis itself uses:\n"
+	    "  120 internal error  121 output limit  122 system-call limit  123 deadlock\n"
+	    "  124 timeout  125 bad usage/config  126 not a static x86-64 executable  127 not "
+	    "found\n"
+	    "  128+N killed by signal N (a fault: 132 SIGILL, 136 SIGFPE, 139 SIGSEGV)\n\n"
+	    "options:\n");
 	fn_opts_usage(out);
 }
 
 int cmd_run_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {FN_LONGOPTS, {"help", no_argument, NULL, 'h'}, {0}};
+	static const struct option longopts[] = {
+	    FN_LONGOPTS, {"help", no_argument, NULL, 'h'}, {0}};
 	struct fn_opts o;
 	int status = FNVM_STATUS_USAGE, c;
 	struct kvmhost kvm = {.fd = -1};

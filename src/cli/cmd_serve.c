@@ -14,15 +14,17 @@ enum { OPT_LISTEN = 2000, OPT_WORKERS, OPT_QUEUE, OPT_MAX_BODY };
 
 void cmd_serve_usage(FILE *out)
 {
-	fprintf(out, "usage: nubis serve [OPTIONS] --listen unix:PATH|tcp:ADDR:PORT PROGRAM [ARGS...]\n\n"
-		     "Serve PROGRAM over HTTP: every request runs it in a fresh VM, the request body\n"
-		     "is its stdin and its stdout the response body. Headers X-Nubis-Status and\n"
-		     "X-Nubis-Outcome carry the exit status and outcome; 503 when the queue is full.\n\n"
-		     "options:\n"
-		     "  --listen ADDR          unix:PATH or tcp:127.0.0.1:PORT (required)\n"
-		     "  --workers N            requests run in parallel (default: online CPUs)\n"
-		     "  --queue N              requests that may wait for a worker (default 64)\n"
-		     "  --max-body SIZE        largest request body (default 16M)\n");
+	fprintf(
+	    out,
+	    "usage: nubis serve [OPTIONS] --listen unix:PATH|tcp:ADDR:PORT PROGRAM [ARGS...]\n\n"
+	    "Serve PROGRAM over HTTP: every request runs it in a fresh VM, the request body\n"
+	    "is its stdin and its stdout the response body. Headers X-Nubis-Status and\n"
+	    "X-Nubis-Outcome carry the exit status and outcome; 503 when the queue is full.\n\n"
+	    "options:\n"
+	    "  --listen ADDR          unix:PATH or tcp:127.0.0.1:PORT (required)\n"
+	    "  --workers N            requests run in parallel (default: online CPUs)\n"
+	    "  --queue N              requests that may wait for a worker (default 64)\n"
+	    "  --max-body SIZE        largest request body (default 16M)\n");
 	fn_opts_usage(out);
 	fprintf(out, "  (write channels are not allowed: requests would share the file)\n");
 }
@@ -30,13 +32,13 @@ void cmd_serve_usage(FILE *out)
 int cmd_serve_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		FN_LONGOPTS,
-		{"listen", required_argument, NULL, OPT_LISTEN},
-		{"workers", required_argument, NULL, OPT_WORKERS},
-		{"queue", required_argument, NULL, OPT_QUEUE},
-		{"max-body", required_argument, NULL, OPT_MAX_BODY},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    FN_LONGOPTS,
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"workers", required_argument, NULL, OPT_WORKERS},
+	    {"queue", required_argument, NULL, OPT_QUEUE},
+	    {"max-body", required_argument, NULL, OPT_MAX_BODY},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	struct fn_opts o;
 	struct fnvm_server_config sc = {0};
@@ -75,7 +77,8 @@ int cmd_serve_main(int argc, char **argv)
 			continue;
 		case OPT_MAX_BODY:
 			if (nb_parse_size(optarg, &v) || !v || v > (1ull << 30)) {
-				fprintf(stderr, "nubis: --max-body %s: need a size up to 1G\n", optarg);
+				fprintf(stderr, "nubis: --max-body %s: need a size up to 1G\n",
+					optarg);
 				goto out;
 			}
 			sc.max_body = (size_t)v;

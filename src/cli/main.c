@@ -5,9 +5,9 @@
 #include "cli.h"
 
 static const struct cli_cmd cmds[] = {
-	{"run", "run a static Linux program in a fresh VM", cmd_run_main, cmd_run_usage},
-	{"serve", "serve a program over HTTP, a fresh VM per request", cmd_serve_main, cmd_serve_usage},
-	{"info", "report the host's KVM flavour and capabilities", cmd_info_main, cmd_info_usage},
+    {"run", "run a static Linux program in a fresh VM", cmd_run_main, cmd_run_usage},
+    {"serve", "serve a program over HTTP, a fresh VM per request", cmd_serve_main, cmd_serve_usage},
+    {"info", "report the host's KVM flavour and capabilities", cmd_info_main, cmd_info_usage},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

@@ -25,29 +25,37 @@ int fn_opts_handle(struct fn_opts *o, int c, const char *arg)
 	struct nb_error err;
 	switch (c) {
 	case OPT_MEMORY:
-		if (nb_parse_size(arg, &v) || v % (2u << 20) || v < (4u << 20) || v > (64ull << 30)) {
-			fprintf(stderr, "nubis: --memory %s: need a size from 4M to 64G in steps of 2M\n", arg);
+		if (nb_parse_size(arg, &v) || v % (2u << 20) || v < (4u << 20) ||
+		    v > (64ull << 30)) {
+			fprintf(stderr,
+				"nubis: --memory %s: need a size from 4M to 64G in steps of 2M\n",
+				arg);
 			return -1;
 		}
 		o->cfg.mem_size = v;
 		return 1;
 	case OPT_TIMEOUT:
 		if (nb_parse_duration(arg, &v) || !v) {
-			fprintf(stderr, "nubis: --timeout %s: need a positive duration like 500ms, 2s, 1m\n", arg);
+			fprintf(
+			    stderr,
+			    "nubis: --timeout %s: need a positive duration like 500ms, 2s, 1m\n",
+			    arg);
 			return -1;
 		}
 		o->cfg.timeout_ns = v;
 		return 1;
 	case OPT_OUTPUT_LIMIT:
 		if (nb_parse_size(arg, &v)) {
-			fprintf(stderr, "nubis: --output-limit %s: need a size like 1M (0 = none)\n", arg);
+			fprintf(stderr,
+				"nubis: --output-limit %s: need a size like 1M (0 = none)\n", arg);
 			return -1;
 		}
 		o->cfg.output_limit = v;
 		return 1;
 	case OPT_SYSCALL_LIMIT:
 		if (nb_parse_u64(arg, &v)) {
-			fprintf(stderr, "nubis: --syscall-limit %s: need a number (0 = none)\n", arg);
+			fprintf(stderr, "nubis: --syscall-limit %s: need a number (0 = none)\n",
+				arg);
 			return -1;
 		}
 		o->cfg.syscall_limit = v;
@@ -71,7 +79,8 @@ int fn_opts_handle(struct fn_opts *o, int c, const char *arg)
 			fprintf(stderr, "nubis: too many --env options\n");
 			return -1;
 		}
-		o->env[o->nenv++] = (char *)(uintptr_t)arg; /* argv storage, lives as long as main */
+		o->env[o->nenv++] =
+		    (char *)(uintptr_t)arg; /* argv storage, lives as long as main */
 		return 1;
 	case OPT_CHANNEL: {
 		size_t n = o->cfg.nchannels;
@@ -94,15 +103,20 @@ int fn_opts_handle(struct fn_opts *o, int c, const char *arg)
 
 void fn_opts_usage(FILE *out)
 {
-	fprintf(out,
-		"  --memory SIZE          guest memory (default 64M; 4M..64G, multiple of 2M)\n"
-		"  --timeout DURATION     wall-clock limit, e.g. 500ms, 2s (default none)\n"
-		"  --channel G=H:r|w|a    expose host file H at guest path G: read, write (truncate), append\n"
-		"  --env K=V              add an environment variable (the environment is empty otherwise)\n"
-		"  --seed N               seed of the guest's randomness (default 0)\n"
-		"  --output-limit SIZE    bytes per output channel before the program is stopped (default 64M, 0 = none)\n"
-		"  --syscall-limit N      system calls before the program is stopped (default none)\n"
-		"  --trace                report system calls (and unsupported ones) on stderr at the end\n");
+	fprintf(
+	    out,
+	    "  --memory SIZE          guest memory (default 64M; 4M..64G, multiple of 2M)\n"
+	    "  --timeout DURATION     wall-clock limit, e.g. 500ms, 2s (default none)\n"
+	    "  --channel G=H:r|w|a    expose host file H at guest path G: read, write (truncate), "
+	    "append\n"
+	    "  --env K=V              add an environment variable (the environment is empty "
+	    "otherwise)\n"
+	    "  --seed N               seed of the guest's randomness (default 0)\n"
+	    "  --output-limit SIZE    bytes per output channel before the program is stopped "
+	    "(default 64M, 0 = none)\n"
+	    "  --syscall-limit N      system calls before the program is stopped (default none)\n"
+	    "  --trace                report system calls (and unsupported ones) on stderr at the "
+	    "end\n");
 }
 
 int fn_status_for_error(const struct nb_error *err)

@@ -48,13 +48,13 @@ void nb_error_clear(struct nb_error *err)
 const char *nb_errcode_name(enum nb_errcode code)
 {
 	static const char *const names[] = {
-		[NB_OK] = "ok",
-		[NB_EINVAL] = "invalid",
-		[NB_ENOENT] = "not-found",
-		[NB_EFORMAT] = "bad-format",
-		[NB_ERESOURCE] = "resource",
-		[NB_EKVM] = "kvm",
-		[NB_EINTERNAL] = "internal",
+	    [NB_OK] = "ok",
+	    [NB_EINVAL] = "invalid",
+	    [NB_ENOENT] = "not-found",
+	    [NB_EFORMAT] = "bad-format",
+	    [NB_ERESOURCE] = "resource",
+	    [NB_EKVM] = "kvm",
+	    [NB_EINTERNAL] = "internal",
 	};
 	if ((unsigned)code < sizeof(names) / sizeof(names[0]) && names[code])
 		return names[code];

@@ -13,11 +13,11 @@
 
 enum nb_errcode {
 	NB_OK = 0,
-	NB_EINVAL,   /* bad argument or configuration */
-	NB_ENOENT,   /* a named file does not exist */
-	NB_EFORMAT,  /* a file exists but is not in an accepted format */
+	NB_EINVAL,    /* bad argument or configuration */
+	NB_ENOENT,    /* a named file does not exist */
+	NB_EFORMAT,   /* a file exists but is not in an accepted format */
 	NB_ERESOURCE, /* out of memory, file descriptors, ... */
-	NB_EKVM,     /* /dev/kvm is missing or refused an operation */
+	NB_EKVM,      /* /dev/kvm is missing or refused an operation */
 	NB_EINTERNAL,
 };
 
@@ -29,10 +29,10 @@ struct nb_error {
 
 /* Fill @err (may be NULL) with @code and a printf-style message. Returns -1. */
 int nb_error_set(struct nb_error *err, enum nb_errcode code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Like nb_error_set, appending ": strerror(errnum)" and recording errnum. */
 int nb_error_sys(struct nb_error *err, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void nb_error_clear(struct nb_error *err);
 const char *nb_errcode_name(enum nb_errcode code);
 

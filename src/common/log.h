@@ -15,15 +15,18 @@ struct nb_ratelimit {
 	unsigned count, burst;
 	uint64_t interval_ns;
 };
-#define NB_RATELIMIT_INIT(burst_, interval_ns_) {0, 0, (burst_), (interval_ns_)}
+#define NB_RATELIMIT_INIT(burst_, interval_ns_)                                                    \
+	{                                                                                          \
+		0, 0, (burst_), (interval_ns_)                                                     \
+	}
 int nb_ratelimit_ok(struct nb_ratelimit *rl);
 
 uint64_t nb_now_ns(void); /* CLOCK_MONOTONIC */
 
-#define NB_ASSERT(expr)                                                                    \
-	do {                                                                               \
-		if (__builtin_expect(!(expr), 0))                                         \
-			nb_assert_fail(#expr, __FILE__, __LINE__);                         \
+#define NB_ASSERT(expr)                                                                            \
+	do {                                                                                       \
+		if (__builtin_expect(!(expr), 0))                                                  \
+			nb_assert_fail(#expr, __FILE__, __LINE__);                                 \
 	} while (0)
 _Noreturn void nb_assert_fail(const char *expr, const char *file, int line);
 

@@ -13,7 +13,8 @@ int nb_parse_u64(const char *s, uint64_t *out)
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9')
 			return -EINVAL;
-		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v))
+		if (__builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v))
 			return -ERANGE;
 	}
 	*out = v;
@@ -70,12 +71,31 @@ int nb_parse_size(const char *s, uint64_t *out)
 	switch (*s) {
 	case '\0':
 		break;
-	case 'k': case 'K': mult = 1ull << 10; s++; break;
-	case 'm': case 'M': mult = 1ull << 20; s++; break;
-	case 'g': case 'G': mult = 1ull << 30; s++; break;
-	case 't': case 'T': mult = 1ull << 40; s++; break;
-	case 'b': case 'B': break;
-	default: return -EINVAL;
+	case 'k':
+	case 'K':
+		mult = 1ull << 10;
+		s++;
+		break;
+	case 'm':
+	case 'M':
+		mult = 1ull << 20;
+		s++;
+		break;
+	case 'g':
+	case 'G':
+		mult = 1ull << 30;
+		s++;
+		break;
+	case 't':
+	case 'T':
+		mult = 1ull << 40;
+		s++;
+		break;
+	case 'b':
+	case 'B':
+		break;
+	default:
+		return -EINVAL;
 	}
 	if (mult > 1 && (*s == 'i' || *s == 'I'))
 		s++;
@@ -92,8 +112,13 @@ int nb_parse_duration(const char *s, uint64_t *out_ns)
 		const char *unit;
 		uint64_t ns;
 	} units[] = {
-		{"ns", 1}, {"us", 1000}, {"ms", 1000000}, {"s", 1000000000ull},
-		{"m", 60000000000ull}, {"h", 3600000000000ull}, {"", 1000000000ull},
+	    {"ns", 1},
+	    {"us", 1000},
+	    {"ms", 1000000},
+	    {"s", 1000000000ull},
+	    {"m", 60000000000ull},
+	    {"h", 3600000000000ull},
+	    {"", 1000000000ull},
 	};
 	uint64_t nano;
 	if (!s)

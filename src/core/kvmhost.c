@@ -66,8 +66,10 @@ int kvmhost_open(struct kvmhost *h, struct nb_error *err)
 		dev = "/dev/kvm";
 	h->fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (h->fd < 0)
-		return nb_error_set(err, NB_EKVM, "cannot open %s: %s (is KVM available and are you allowed to use it?)",
-				    dev, strerror(errno));
+		return nb_error_set(
+		    err, NB_EKVM,
+		    "cannot open %s: %s (is KVM available and are you allowed to use it?)", dev,
+		    strerror(errno));
 	h->api_version = ioctl(h->fd, KVM_GET_API_VERSION, 0);
 	if (h->api_version != KVM_API_VERSION) {
 		nb_error_set(err, NB_EKVM, "%s: KVM API version %d, need %d", dev, h->api_version,
@@ -104,7 +106,8 @@ int kvmhost_open(struct kvmhost *h, struct nb_error *err)
 	}
 	h->cpuid = get_supported_cpuid(h->fd);
 	if (!h->cpuid) {
-		nb_error_set(err, NB_EKVM, "%s: KVM_GET_SUPPORTED_CPUID failed: %s", dev, strerror(errno));
+		nb_error_set(err, NB_EKVM, "%s: KVM_GET_SUPPORTED_CPUID failed: %s", dev,
+			     strerror(errno));
 		goto fail;
 	}
 	return 0;
@@ -150,12 +153,18 @@ void kvmhost_report(const struct kvmhost *h, FILE *out)
 		const char *name;
 		bool v;
 	} caps[] = {
-		{"sync_regs", h->has_sync_regs},     {"immediate_exit", h->has_immediate_exit},
-		{"irqchip", h->has_irqchip},         {"ioeventfd", h->has_ioeventfd},
-		{"irqfd", h->has_irqfd},             {"dirty_log_ring", h->has_dirty_log_ring},
-		{"user_space_msr", h->has_user_msr}, {"guest_debug", h->has_guest_debug},
-		{"xsave", h->has_xsave},             {"xcrs", h->has_xcrs},
-		{"tsc_control", h->has_tsc_control}, {"nested_state", h->has_nested_state},
+	    {"sync_regs", h->has_sync_regs},
+	    {"immediate_exit", h->has_immediate_exit},
+	    {"irqchip", h->has_irqchip},
+	    {"ioeventfd", h->has_ioeventfd},
+	    {"irqfd", h->has_irqfd},
+	    {"dirty_log_ring", h->has_dirty_log_ring},
+	    {"user_space_msr", h->has_user_msr},
+	    {"guest_debug", h->has_guest_debug},
+	    {"xsave", h->has_xsave},
+	    {"xcrs", h->has_xcrs},
+	    {"tsc_control", h->has_tsc_control},
+	    {"nested_state", h->has_nested_state},
 	};
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
 		fprintf(out, "kvm.cap.%s: %s\n", caps[i].name, caps[i].v ? "yes" : "no");

@@ -17,9 +17,9 @@
 
 enum kvmhost_flavour {
 	KVMHOST_UNKNOWN,
-	KVMHOST_VMX,  /* Intel VT-x: guest ring 0 runs natively */
-	KVMHOST_SVM,  /* AMD-V: guest ring 0 runs natively */
-	KVMHOST_PVM,  /* kvm_pvm: guest ring 3 native, guest ring 0 emulated */
+	KVMHOST_VMX, /* Intel VT-x: guest ring 0 runs natively */
+	KVMHOST_SVM, /* AMD-V: guest ring 0 runs natively */
+	KVMHOST_PVM, /* kvm_pvm: guest ring 3 native, guest ring 0 emulated */
 };
 
 struct kvmhost {
@@ -29,8 +29,8 @@ struct kvmhost {
 	int max_vcpus;
 	enum kvmhost_flavour flavour;
 	bool has_sync_regs, has_immediate_exit, has_irqchip, has_ioeventfd, has_irqfd,
-		has_dirty_log_ring, has_user_msr, has_guest_debug, has_xsave, has_xcrs,
-		has_tsc_control, has_nested_state;
+	    has_dirty_log_ring, has_user_msr, has_guest_debug, has_xsave, has_xcrs, has_tsc_control,
+	    has_nested_state;
 	struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, owned */
 };
 

@@ -28,10 +28,10 @@ int vm_create(const struct kvmhost *kvm, struct vm **out)
 int vm_set_memory(struct vm *vm, gpa_t gpa, void *host, uint64_t size)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = 0,
-		.guest_phys_addr = gpa,
-		.memory_size = size,
-		.userspace_addr = (uint64_t)(uintptr_t)host,
+	    .slot = 0,
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = (uint64_t)(uintptr_t)host,
 	};
 	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return -errno;

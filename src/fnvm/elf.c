@@ -7,14 +7,22 @@
 static const char *machine_name(unsigned m)
 {
 	switch (m) {
-	case EM_386: return "i386";
-	case EM_ARM: return "arm";
-	case EM_AARCH64: return "aarch64";
-	case EM_RISCV: return "riscv";
-	case EM_PPC64: return "ppc64";
-	case EM_S390: return "s390";
-	case EM_MIPS: return "mips";
-	default: return "unknown";
+	case EM_386:
+		return "i386";
+	case EM_ARM:
+		return "arm";
+	case EM_AARCH64:
+		return "aarch64";
+	case EM_RISCV:
+		return "riscv";
+	case EM_PPC64:
+		return "ppc64";
+	case EM_S390:
+		return "s390";
+	case EM_MIPS:
+		return "mips";
+	default:
+		return "unknown";
 	}
 }
 
@@ -31,7 +39,8 @@ int elf_parse(const uint8_t *img, size_t len, struct elf_info *out, struct nb_er
 		return nb_error_set(err, NB_EFORMAT, "not a 64-bit ELF (EI_CLASS=%u)",
 				    eh.e_ident[EI_CLASS]);
 	if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
-		return nb_error_set(err, NB_EFORMAT, "not little-endian (EI_DATA=%u)", eh.e_ident[EI_DATA]);
+		return nb_error_set(err, NB_EFORMAT, "not little-endian (EI_DATA=%u)",
+				    eh.e_ident[EI_DATA]);
 	if (eh.e_machine != EM_X86_64)
 		return nb_error_set(err, NB_EFORMAT, "not an x86-64 program (e_machine=%u, %s)",
 				    eh.e_machine, machine_name(eh.e_machine));
@@ -44,9 +53,10 @@ int elf_parse(const uint8_t *img, size_t len, struct elf_info *out, struct nb_er
 	uint64_t ph_end;
 	if (__builtin_mul_overflow((uint64_t)eh.e_phnum, (uint64_t)sizeof(Elf64_Phdr), &ph_end) ||
 	    __builtin_add_overflow(ph_end, eh.e_phoff, &ph_end) || ph_end > len)
-		return nb_error_set(err, NB_EFORMAT,
-				    "program headers out of file (e_phoff=%#llx, e_phnum=%u, size=%zu)",
-				    (unsigned long long)eh.e_phoff, eh.e_phnum, len);
+		return nb_error_set(
+		    err, NB_EFORMAT,
+		    "program headers out of file (e_phoff=%#llx, e_phnum=%u, size=%zu)",
+		    (unsigned long long)eh.e_phoff, eh.e_phnum, len);
 
 	out->pie = eh.e_type == ET_DYN;
 	out->entry = eh.e_entry;
@@ -71,7 +81,8 @@ int elf_parse(const uint8_t *img, size_t len, struct elf_info *out, struct nb_er
 				interp[n] = 0;
 			}
 			return nb_error_set(err, NB_EFORMAT,
-					    "dynamically linked (interpreter %s); nubis runs static executables only "
+					    "dynamically linked (interpreter %s); nubis runs "
+					    "static executables only "
 					    "(link with -static or -static-pie)",
 					    interp);
 		}
@@ -84,35 +95,44 @@ int elf_parse(const uint8_t *img, size_t len, struct elf_info *out, struct nb_er
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
 		if (out->nsegs == ELF_MAX_SEGS)
-			return nb_error_set(err, NB_EFORMAT, "more than %d PT_LOAD segments", ELF_MAX_SEGS);
+			return nb_error_set(err, NB_EFORMAT, "more than %d PT_LOAD segments",
+					    ELF_MAX_SEGS);
 		uint64_t fend, vend;
 		if (ph.p_filesz > ph.p_memsz)
-			return nb_error_set(err, NB_EFORMAT, "segment %u: p_filesz %#llx > p_memsz %#llx", i,
-					    (unsigned long long)ph.p_filesz, (unsigned long long)ph.p_memsz);
+			return nb_error_set(
+			    err, NB_EFORMAT, "segment %u: p_filesz %#llx > p_memsz %#llx", i,
+			    (unsigned long long)ph.p_filesz, (unsigned long long)ph.p_memsz);
 		if (__builtin_add_overflow(ph.p_offset, ph.p_filesz, &fend) || fend > len)
-			return nb_error_set(err, NB_EFORMAT,
-					    "segment %u: file range [%#llx, +%#llx) beyond file size %zu", i,
-					    (unsigned long long)ph.p_offset, (unsigned long long)ph.p_filesz, len);
+			return nb_error_set(
+			    err, NB_EFORMAT,
+			    "segment %u: file range [%#llx, +%#llx) beyond file size %zu", i,
+			    (unsigned long long)ph.p_offset, (unsigned long long)ph.p_filesz, len);
 		if (__builtin_add_overflow(ph.p_vaddr, ph.p_memsz, &vend) || vend > (1ull << 47))
-			return nb_error_set(err, NB_EFORMAT, "segment %u: address range overflows (%#llx+%#llx)",
-					    i, (unsigned long long)ph.p_vaddr, (unsigned long long)ph.p_memsz);
+			return nb_error_set(
+			    err, NB_EFORMAT, "segment %u: address range overflows (%#llx+%#llx)", i,
+			    (unsigned long long)ph.p_vaddr, (unsigned long long)ph.p_memsz);
 		if (ph.p_align > 1) {
 			if (ph.p_align & (ph.p_align - 1))
-				return nb_error_set(err, NB_EFORMAT, "segment %u: p_align %#llx not a power of 2",
-						    i, (unsigned long long)ph.p_align);
+				return nb_error_set(err, NB_EFORMAT,
+						    "segment %u: p_align %#llx not a power of 2", i,
+						    (unsigned long long)ph.p_align);
 			if (ph.p_align > (1ull << 30))
-				return nb_error_set(err, NB_EFORMAT, "segment %u: p_align %#llx too large", i,
+				return nb_error_set(err, NB_EFORMAT,
+						    "segment %u: p_align %#llx too large", i,
 						    (unsigned long long)ph.p_align);
 			if (ph.p_align > out->max_align)
 				out->max_align = ph.p_align;
 		}
 		if ((ph.p_vaddr & 0xfff) != (ph.p_offset & 0xfff))
-			return nb_error_set(err, NB_EFORMAT, "segment %u: p_vaddr %#llx and p_offset %#llx not congruent",
-					    i, (unsigned long long)ph.p_vaddr, (unsigned long long)ph.p_offset);
+			return nb_error_set(
+			    err, NB_EFORMAT,
+			    "segment %u: p_vaddr %#llx and p_offset %#llx not congruent", i,
+			    (unsigned long long)ph.p_vaddr, (unsigned long long)ph.p_offset);
 		for (unsigned j = 0; j < out->nsegs; j++) {
 			const struct elf_seg *o = &out->segs[j];
 			if (ph.p_vaddr < o->vaddr + o->memsz && o->vaddr < vend)
-				return nb_error_set(err, NB_EFORMAT, "segment %u overlaps segment %u", i, j);
+				return nb_error_set(err, NB_EFORMAT,
+						    "segment %u overlaps segment %u", i, j);
 		}
 		struct elf_seg *s = &out->segs[out->nsegs++];
 		s->vaddr = ph.p_vaddr;
@@ -130,7 +150,8 @@ int elf_parse(const uint8_t *img, size_t len, struct elf_info *out, struct nb_er
 	if (!out->nsegs)
 		return nb_error_set(err, NB_EFORMAT, "no loadable segments");
 	if (out->pie && !has_dynamic)
-		return nb_error_set(err, NB_EFORMAT, "ET_DYN without PT_DYNAMIC is not a static-pie executable");
+		return nb_error_set(err, NB_EFORMAT,
+				    "ET_DYN without PT_DYNAMIC is not a static-pie executable");
 	int entry_ok = 0;
 	for (unsigned j = 0; j < out->nsegs; j++) {
 		const struct elf_seg *s = &out->segs[j];
@@ -138,7 +159,8 @@ int elf_parse(const uint8_t *img, size_t len, struct elf_info *out, struct nb_er
 			entry_ok = 1;
 	}
 	if (!entry_ok)
-		return nb_error_set(err, NB_EFORMAT, "entry point %#llx is not in an executable segment",
+		return nb_error_set(err, NB_EFORMAT,
+				    "entry point %#llx is not in an executable segment",
 				    (unsigned long long)out->entry);
 	out->phdr_vaddr = phdr_vaddr;
 	return 0;

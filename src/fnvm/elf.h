@@ -13,16 +13,17 @@
 struct elf_seg {
 	uint64_t vaddr, memsz; /* unbiased */
 	uint64_t offset, filesz;
-	uint32_t flags;        /* PF_R/W/X */
+	uint32_t flags; /* PF_R/W/X */
 };
 
 struct elf_info {
-	int pie;               /* ET_DYN (static-pie): caller chooses a load bias */
-	uint64_t entry;        /* unbiased */
-	uint64_t phdr_vaddr;   /* unbiased address of the program headers in memory, 0 if not loaded */
+	int pie;	/* ET_DYN (static-pie): caller chooses a load bias */
+	uint64_t entry; /* unbiased */
+	uint64_t
+	    phdr_vaddr; /* unbiased address of the program headers in memory, 0 if not loaded */
 	uint16_t phnum, phentsize;
 	uint64_t max_align;
-	uint64_t lo, hi;       /* unbiased [lowest vaddr page, end of highest segment) */
+	uint64_t lo, hi; /* unbiased [lowest vaddr page, end of highest segment) */
 	unsigned nsegs;
 	struct elf_seg segs[ELF_MAX_SEGS];
 };

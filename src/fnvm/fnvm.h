@@ -38,14 +38,14 @@ struct fnvm_channel_spec {
 };
 
 struct fnvm_config {
-	uint64_t mem_size;      /* guest memory, bytes (multiple of 2 MiB) */
-	uint64_t timeout_ns;    /* wall clock; 0 = none */
-	uint64_t output_limit;  /* bytes per output channel; 0 = none */
-	uint64_t syscall_limit; /* 0 = none */
-	uint64_t seed;          /* PRNG seed for getrandom and AT_RANDOM */
-	bool trace;             /* count system calls; fnvm_result_report() prints them */
+	uint64_t mem_size;	   /* guest memory, bytes (multiple of 2 MiB) */
+	uint64_t timeout_ns;	   /* wall clock; 0 = none */
+	uint64_t output_limit;	   /* bytes per output channel; 0 = none */
+	uint64_t syscall_limit;	   /* 0 = none */
+	uint64_t seed;		   /* PRNG seed for getrandom and AT_RANDOM */
+	bool trace;		   /* count system calls; fnvm_result_report() prints them */
 	bool allow_write_channels; /* false for servers (requests would share files) */
-	char *const *argv;      /* argv[0] is the name the program sees */
+	char *const *argv;	   /* argv[0] is the name the program sees */
 	char *const *envp;
 	const struct fnvm_channel_spec *channels;
 	size_t nchannels;
@@ -68,47 +68,47 @@ void fnvm_program_destroy(struct fnvm_program *p);
 
 /* Where a request's standard streams come from and go to. */
 struct fnvm_sink {
-	int fd;          /* >= 0: write through to this host fd */
-	char *buf;       /* fd < 0: collected here (malloc'd, caller frees) */
+	int fd;	   /* >= 0: write through to this host fd */
+	char *buf; /* fd < 0: collected here (malloc'd, caller frees) */
 	size_t len, cap;
 };
 struct fnvm_stdio {
-	int in_fd;                 /* >= 0: read from host fd */
-	const void *in_buf;        /* in_fd < 0: read from this buffer (may be NULL) */
+	int in_fd;	    /* >= 0: read from host fd */
+	const void *in_buf; /* in_fd < 0: read from this buffer (may be NULL) */
 	size_t in_len;
 	struct fnvm_sink out, err; /* stdout, stderr */
 };
 
 enum fnvm_outcome {
-	FNVM_EXITED,       /* exit/exit_group: exit_code valid */
-	FNVM_SIGNALED,     /* killed by a fault or its own kill(): signal valid */
+	FNVM_EXITED,   /* exit/exit_group: exit_code valid */
+	FNVM_SIGNALED, /* killed by a fault or its own kill(): signal valid */
 	FNVM_TIMEOUT,
 	FNVM_OUTPUT_LIMIT,
 	FNVM_SYSCALL_LIMIT,
-	FNVM_DEADLOCK,     /* waited on a futex no other thread can wake */
-	FNVM_ERROR,        /* monitor or KVM error */
+	FNVM_DEADLOCK, /* waited on a futex no other thread can wake */
+	FNVM_ERROR,    /* monitor or KVM error */
 };
 
 /* Exit statuses of `nubis run` for outcomes other than a normal exit. */
-#define FNVM_STATUS_INTERNAL     120
-#define FNVM_STATUS_OUTPUT_LIMIT 121
+#define FNVM_STATUS_INTERNAL	  120
+#define FNVM_STATUS_OUTPUT_LIMIT  121
 #define FNVM_STATUS_SYSCALL_LIMIT 122
-#define FNVM_STATUS_DEADLOCK     123
-#define FNVM_STATUS_TIMEOUT      124
-#define FNVM_STATUS_USAGE        125
-#define FNVM_STATUS_BAD_PROGRAM  126
-#define FNVM_STATUS_NOT_FOUND    127
+#define FNVM_STATUS_DEADLOCK	  123
+#define FNVM_STATUS_TIMEOUT	  124
+#define FNVM_STATUS_USAGE	  125
+#define FNVM_STATUS_BAD_PROGRAM	  126
+#define FNVM_STATUS_NOT_FOUND	  127
 
 struct fnvm_result {
 	enum fnvm_outcome outcome;
-	int exit_code; /* FNVM_EXITED */
-	int signal;    /* FNVM_SIGNALED */
-	int status;    /* one number for shells: exit_code, 128+signal, or FNVM_STATUS_* */
+	int exit_code;	   /* FNVM_EXITED */
+	int signal;	   /* FNVM_SIGNALED */
+	int status;	   /* one number for shells: exit_code, 128+signal, or FNVM_STATUS_* */
 	char message[384]; /* one line describing a non-exit outcome */
 	uint64_t syscalls;
-	uint64_t exits;     /* VM exits taken */
+	uint64_t exits;					 /* VM exits taken */
 	uint64_t t_start_ns, t_first_entry_ns, t_end_ns; /* CLOCK_MONOTONIC */
-	uint32_t *counts;   /* per syscall number when tracing (owned, see fnvm_result_release) */
+	uint32_t *counts; /* per syscall number when tracing (owned, see fnvm_result_release) */
 	uint32_t *enosys;
 };
 void fnvm_result_release(struct fnvm_result *r);

@@ -68,7 +68,8 @@ int fnvm_pool_create(struct fnvm_program *p, unsigned depth, unsigned threads,
 		     struct fnvm_pool **out, struct nb_error *err)
 {
 	if (!depth || depth > 4096 || !threads || threads > 64)
-		return nb_error_set(err, NB_EINVAL, "pool depth %u / threads %u out of range", depth, threads);
+		return nb_error_set(err, NB_EINVAL, "pool depth %u / threads %u out of range",
+				    depth, threads);
 	struct fnvm_pool *pl = calloc(1, sizeof(*pl));
 	if (!pl)
 		return nb_error_set(err, NB_ERESOURCE, "out of memory");

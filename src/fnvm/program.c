@@ -15,7 +15,7 @@
 #include "path.h"
 
 #define MAX_PROGRAM_SIZE (1ull << 30)
-#define STACK_BLOB_MAX   (1ull << 20)
+#define STACK_BLOB_MAX	 (1ull << 20)
 
 void fnvm_config_defaults(struct fnvm_config *cfg)
 {
@@ -32,7 +32,8 @@ int fnvm_channel_parse(const char *arg, struct fnvm_channel_spec *out, char **st
 	const char *eq = strchr(arg, '=');
 	const char *colon = strrchr(arg, ':');
 	if (!eq || !colon || colon < eq)
-		return nb_error_set(err, NB_EINVAL, "--channel %s: expected GUEST_PATH=HOST_PATH:r|w|a", arg);
+		return nb_error_set(err, NB_EINVAL,
+				    "--channel %s: expected GUEST_PATH=HOST_PATH:r|w|a", arg);
 	const char *mode = colon + 1;
 	if (!strcmp(mode, "r"))
 		out->mode = FNVM_CHAN_READ;
@@ -41,10 +42,12 @@ int fnvm_channel_parse(const char *arg, struct fnvm_channel_spec *out, char **st
 	else if (!strcmp(mode, "a"))
 		out->mode = FNVM_CHAN_APPEND;
 	else
-		return nb_error_set(err, NB_EINVAL, "--channel %s: mode '%s' is not r, w or a", arg, mode);
+		return nb_error_set(err, NB_EINVAL, "--channel %s: mode '%s' is not r, w or a", arg,
+				    mode);
 	size_t glen = (size_t)(eq - arg), hlen = (size_t)(colon - eq - 1);
 	if (glen == 0 || arg[0] != '/')
-		return nb_error_set(err, NB_EINVAL, "--channel %s: guest path must be absolute", arg);
+		return nb_error_set(err, NB_EINVAL, "--channel %s: guest path must be absolute",
+				    arg);
 	if (hlen == 0)
 		return nb_error_set(err, NB_EINVAL, "--channel %s: empty host path", arg);
 	char *st = malloc(glen + 1 + FNVM_PATH_MAX + 1 + hlen + 1);
@@ -98,7 +101,8 @@ static int read_file(const char *path, uint8_t **out, size_t *len, struct nb_err
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		return nb_error_set(err, e == ENOENT ? NB_ENOENT : NB_EINVAL, "%s: %s", path, strerror(e));
+		return nb_error_set(err, e == ENOENT ? NB_ENOENT : NB_EINVAL, "%s: %s", path,
+				    strerror(e));
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -107,8 +111,9 @@ static int read_file(const char *path, uint8_t **out, size_t *len, struct nb_err
 	}
 	if ((uint64_t)st.st_size > MAX_PROGRAM_SIZE) {
 		close(fd);
-		return nb_error_set(err, NB_EFORMAT, "%s: %lld bytes is larger than the %llu-byte limit",
-				    path, (long long)st.st_size, MAX_PROGRAM_SIZE);
+		return nb_error_set(err, NB_EFORMAT,
+				    "%s: %lld bytes is larger than the %llu-byte limit", path,
+				    (long long)st.st_size, MAX_PROGRAM_SIZE);
 	}
 	size_t n = (size_t)st.st_size;
 	uint8_t *b = malloc(n ? n : 1);
@@ -151,13 +156,17 @@ static int open_channels(struct fnvm_program *p, struct nb_error *err)
 			return nb_error_set(err, NB_EINVAL, "channel %zu: bad guest path", i);
 		for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++)
 			if (!strcmp(norm, reserved[k]))
-				return nb_error_set(err, NB_EINVAL, "channel %s: path is reserved for standard streams", norm);
+				return nb_error_set(
+				    err, NB_EINVAL,
+				    "channel %s: path is reserved for standard streams", norm);
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(p->chans[k].guest_path, norm))
-				return nb_error_set(err, NB_EINVAL, "channel %s declared twice", norm);
+				return nb_error_set(err, NB_EINVAL, "channel %s declared twice",
+						    norm);
 		if (s->mode != FNVM_CHAN_READ && !cfg->allow_write_channels)
 			return nb_error_set(err, NB_EINVAL,
-					    "channel %s: write channels are not allowed here (requests would share the file)",
+					    "channel %s: write channels are not allowed here "
+					    "(requests would share the file)",
 					    norm);
 		c->guest_path = strdup(norm);
 		c->host_path = strdup(s->host_path ? s->host_path : "");
@@ -176,14 +185,15 @@ static int open_channels(struct fnvm_program *p, struct nb_error *err)
 		if (c->fd < 0) {
 			int e = errno;
 			return nb_error_set(err, e == ENOENT ? NB_ENOENT : NB_EINVAL,
-					    "channel %s: cannot open host file %s: %s", norm, c->host_path,
-					    strerror(e));
+					    "channel %s: cannot open host file %s: %s", norm,
+					    c->host_path, strerror(e));
 		}
 		struct stat st;
 		if (fstat(c->fd, &st) < 0)
 			return nb_error_sys(err, errno, "channel %s: fstat %s", norm, c->host_path);
 		if (S_ISDIR(st.st_mode))
-			return nb_error_set(err, NB_EINVAL, "channel %s: host path %s is a directory", norm,
+			return nb_error_set(err, NB_EINVAL,
+					    "channel %s: host path %s is a directory", norm,
 					    c->host_path);
 		c->seekable = S_ISREG(st.st_mode) && s->mode != FNVM_CHAN_APPEND;
 		c->size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
@@ -228,7 +238,8 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 		return nb_error_set(err, NB_EINVAL, "cannot lay out %llu bytes of guest memory",
 				    (unsigned long long)mem);
 	/* Nobody may change the image once requests map it. */
-	if (fcntl(p->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+	if (fcntl(p->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) <
+	    0)
 		return nb_error_sys(err, errno, "sealing image");
 	return 0;
 }
@@ -252,8 +263,10 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 
 	uint64_t mem = cfg->mem_size;
 	if (mem % UVM_PAGE_2M || mem < 4 * (1ull << 20) || mem > UVM_MAX_MEM) {
-		nb_error_set(err, NB_EINVAL, "memory size %llu: must be a multiple of 2 MiB between 4 MiB and %llu GiB",
-			     (unsigned long long)mem, UVM_MAX_GIB);
+		nb_error_set(
+		    err, NB_EINVAL,
+		    "memory size %llu: must be a multiple of 2 MiB between 4 MiB and %llu GiB",
+		    (unsigned long long)mem, UVM_MAX_GIB);
 		goto fail;
 	}
 	if (!cfg->argv || !cfg->argv[0]) {
@@ -294,12 +307,14 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 	p->mmap_top = p->stack_lo - FNVM_PAGE;
 	p->brk_start = p->load_hi;
 	if (p->load_lo < UVM_USER_BASE) {
-		nb_error_set(err, NB_EFORMAT, "program loads at %#llx, below the lowest usable address %#llx",
+		nb_error_set(err, NB_EFORMAT,
+			     "program loads at %#llx, below the lowest usable address %#llx",
 			     (unsigned long long)p->load_lo, UVM_USER_BASE);
 		goto fail;
 	}
 	if (p->load_hi + (1ull << 20) > p->mmap_top) {
-		nb_error_set(err, NB_EINVAL, "program needs addresses up to %#llx; --memory %llu MiB is too small",
+		nb_error_set(err, NB_EINVAL,
+			     "program needs addresses up to %#llx; --memory %llu MiB is too small",
 			     (unsigned long long)p->load_hi, (unsigned long long)(mem >> 20));
 		goto fail;
 	}
@@ -314,21 +329,21 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 	memcpy(rnd, &r0, 8);
 	memcpy(rnd + 8, &r1, 8);
 	uint64_t aux[] = {
-		AT_PHDR,   ei.phdr_vaddr ? ei.phdr_vaddr + p->bias : 0,
-		AT_PHENT,  ei.phentsize,
-		AT_PHNUM,  ei.phnum,
-		AT_PAGESZ, FNVM_PAGE,
-		AT_BASE,   0,
-		AT_FLAGS,  0,
-		AT_ENTRY,  p->entry,
-		AT_UID,    FNVM_UID,
-		AT_EUID,   FNVM_UID,
-		AT_GID,    FNVM_GID,
-		AT_EGID,   FNVM_GID,
-		AT_SECURE, 0,
-		AT_HWCAP,  host_hwcap(kvm),
-		AT_HWCAP2, 0,
-		AT_CLKTCK, 100,
+	    AT_PHDR,   ei.phdr_vaddr ? ei.phdr_vaddr + p->bias : 0,
+	    AT_PHENT,  ei.phentsize,
+	    AT_PHNUM,  ei.phnum,
+	    AT_PAGESZ, FNVM_PAGE,
+	    AT_BASE,   0,
+	    AT_FLAGS,  0,
+	    AT_ENTRY,  p->entry,
+	    AT_UID,    FNVM_UID,
+	    AT_EUID,   FNVM_UID,
+	    AT_GID,    FNVM_GID,
+	    AT_EGID,   FNVM_GID,
+	    AT_SECURE, 0,
+	    AT_HWCAP,  host_hwcap(kvm),
+	    AT_HWCAP2, 0,
+	    AT_CLKTCK, 100,
 	};
 	uint64_t cap = stack_res / 2 < STACK_BLOB_MAX ? stack_res / 2 : STACK_BLOB_MAX;
 	p->stack_blob = malloc(cap);
@@ -425,7 +440,8 @@ int fnvm_vm_prepare(struct fnvm_program *p, struct fnvm_vm *out)
 		goto fail;
 	}
 	if (out->cpu->run->exit_reason != KVM_EXIT_MMIO ||
-	    !x86_uvm_is_syscall_exit(out->cpu->run->mmio.phys_addr, out->cpu->run->s.regs.regs.rip)) {
+	    !x86_uvm_is_syscall_exit(out->cpu->run->mmio.phys_addr,
+				     out->cpu->run->s.regs.regs.rip)) {
 		rc = -EIO;
 		goto fail;
 	}

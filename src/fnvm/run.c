@@ -94,47 +94,69 @@ static const struct {
 	int sig;
 	const char *what;
 } exc_info[32] = {
-	[0] = {SIGFPE, "divide error"},
-	[1] = {SIGTRAP, "debug exception"},
-	[2] = {SIGSEGV, "NMI"},
-	[3] = {SIGTRAP, "breakpoint (int3)"},
-	[4] = {SIGSEGV, "overflow (into)"},
-	[5] = {SIGSEGV, "bound range exceeded"},
-	[6] = {SIGILL, "invalid opcode"},
-	[7] = {SIGFPE, "device not available"},
-	[8] = {SIGSEGV, "double fault"},
-	[10] = {SIGSEGV, "invalid TSS"},
-	[11] = {SIGBUS, "segment not present"},
-	[12] = {SIGBUS, "stack segment fault"},
-	[13] = {SIGSEGV, "general protection fault"},
-	[14] = {SIGSEGV, "page fault"},
-	[16] = {SIGFPE, "x87 floating-point exception"},
-	[17] = {SIGBUS, "alignment check"},
-	[18] = {SIGBUS, "machine check"},
-	[19] = {SIGFPE, "SIMD floating-point exception"},
-	[21] = {SIGSEGV, "control protection exception"},
+    [0] = {SIGFPE, "divide error"},
+    [1] = {SIGTRAP, "debug exception"},
+    [2] = {SIGSEGV, "NMI"},
+    [3] = {SIGTRAP, "breakpoint (int3)"},
+    [4] = {SIGSEGV, "overflow (into)"},
+    [5] = {SIGSEGV, "bound range exceeded"},
+    [6] = {SIGILL, "invalid opcode"},
+    [7] = {SIGFPE, "device not available"},
+    [8] = {SIGSEGV, "double fault"},
+    [10] = {SIGSEGV, "invalid TSS"},
+    [11] = {SIGBUS, "segment not present"},
+    [12] = {SIGBUS, "stack segment fault"},
+    [13] = {SIGSEGV, "general protection fault"},
+    [14] = {SIGSEGV, "page fault"},
+    [16] = {SIGFPE, "x87 floating-point exception"},
+    [17] = {SIGBUS, "alignment check"},
+    [18] = {SIGBUS, "machine check"},
+    [19] = {SIGFPE, "SIMD floating-point exception"},
+    [21] = {SIGSEGV, "control protection exception"},
 };
 
 /* Instructions worth naming when they fault in ring 3. */
 static const char *privileged_name(const uint8_t *b)
 {
 	switch (b[0]) {
-	case 0xf4: return "hlt";
-	case 0xfa: return "cli";
-	case 0xfb: return "sti";
-	case 0xe4: case 0xe5: case 0xec: case 0xed: return "in";
-	case 0xe6: case 0xe7: case 0xee: case 0xef: return "out";
+	case 0xf4:
+		return "hlt";
+	case 0xfa:
+		return "cli";
+	case 0xfb:
+		return "sti";
+	case 0xe4:
+	case 0xe5:
+	case 0xec:
+	case 0xed:
+		return "in";
+	case 0xe6:
+	case 0xe7:
+	case 0xee:
+	case 0xef:
+		return "out";
 	case 0x0f:
 		switch (b[1]) {
-		case 0x01: return b[2] == 0xf8 ? "swapgs" : "system instruction (lgdt/lidt/...)";
-		case 0x06: return "clts";
-		case 0x09: return "wbinvd";
-		case 0x20: case 0x22: return "mov to/from control register";
-		case 0x21: case 0x23: return "mov to/from debug register";
-		case 0x30: return "wrmsr";
-		case 0x32: return "rdmsr";
-		case 0x35: return "sysexit";
-		case 0x07: return "sysret";
+		case 0x01:
+			return b[2] == 0xf8 ? "swapgs" : "system instruction (lgdt/lidt/...)";
+		case 0x06:
+			return "clts";
+		case 0x09:
+			return "wbinvd";
+		case 0x20:
+		case 0x22:
+			return "mov to/from control register";
+		case 0x21:
+		case 0x23:
+			return "mov to/from debug register";
+		case 0x30:
+			return "wrmsr";
+		case 0x32:
+			return "rdmsr";
+		case 0x35:
+			return "sysexit";
+		case 0x07:
+			return "sysret";
 		}
 	}
 	return NULL;
@@ -149,7 +171,8 @@ static void handle_exception(struct fnvm_proc *p, struct vcpu *c, int vec)
 	int has_err = x86_exc_has_error_code(vec);
 	uint64_t errcode = 0;
 	if (gmem_read(p->mem, r->rsp, frame, sizeof(frame)) < 0) {
-		fnvm_proc_end(p, FNVM_ERROR, FNVM_STATUS_INTERNAL, "exception %d with a bad ring-0 stack", vec);
+		fnvm_proc_end(p, FNVM_ERROR, FNVM_STATUS_INTERNAL,
+			      "exception %d with a bad ring-0 stack", vec);
 		return;
 	}
 	if (has_err)
@@ -160,7 +183,8 @@ static void handle_exception(struct fnvm_proc *p, struct vcpu *c, int vec)
 	int have_insn = rip >= UVM_USER_BASE && gmem_read(p->mem, rip, insn, sizeof(insn)) == 0;
 	if ((f[1] & 3) != 3) {
 		fnvm_proc_end(p, FNVM_ERROR, FNVM_STATUS_INTERNAL,
-			      "exception %d in monitor stub at %#llx", vec, (unsigned long long)rip);
+			      "exception %d in monitor stub at %#llx", vec,
+			      (unsigned long long)rip);
 		return;
 	}
 	if (vec == 13 && errcode == 0 && have_insn && insn[0] == 0x0f &&
@@ -185,11 +209,15 @@ static void handle_exception(struct fnvm_proc *p, struct vcpu *c, int vec)
 		uint64_t cr2 = 0;
 		if (ioctl(c->fd, KVM_GET_SREGS, &sr) == 0)
 			cr2 = sr.cr2;
-		snprintf(detail, sizeof(detail), " at address %#llx (%s, %s)", (unsigned long long)cr2,
-			 errcode & 0x10 ? "instruction fetch" : errcode & 2 ? "write" : "read",
+		snprintf(detail, sizeof(detail), " at address %#llx (%s, %s)",
+			 (unsigned long long)cr2,
+			 errcode & 0x10 ? "instruction fetch"
+			 : errcode & 2	? "write"
+					: "read",
 			 errcode & 1 ? "protection" : "not mapped");
 	} else if (vec == 13 && have_insn && privileged_name(insn)) {
-		snprintf(detail, sizeof(detail), ": privileged instruction %s", privileged_name(insn));
+		snprintf(detail, sizeof(detail), ": privileged instruction %s",
+			 privileged_name(insn));
 	}
 	fnvm_proc_end(p, FNVM_SIGNALED, sig, "killed by SIG%s: %s%s, rip=%#llx rsp=%#llx",
 		      sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", what, detail,
@@ -221,33 +249,39 @@ static void vcpu_loop(struct fnvm_proc *p, struct vcpu *c)
 				fnvm_proc_check_timeout(p);
 				continue;
 			}
-			fnvm_proc_end(p, FNVM_ERROR, FNVM_STATUS_INTERNAL, "KVM_RUN failed: %s", strerror(errno));
+			fnvm_proc_end(p, FNVM_ERROR, FNVM_STATUS_INTERNAL, "KVM_RUN failed: %s",
+				      strerror(errno));
 			break;
 		}
 		struct kvm_regs *r = &run->s.regs.regs;
 		switch (run->exit_reason) {
 		case KVM_EXIT_MMIO:
-			if (run->mmio.is_write && x86_uvm_is_syscall_exit(run->mmio.phys_addr, r->rip)) {
+			if (run->mmio.is_write &&
+			    x86_uvm_is_syscall_exit(run->mmio.phys_addr, r->rip)) {
 				res->syscalls++;
 				fnvm_syscall(p, r);
 				if (limit && res->syscalls >= limit && !p->done)
-					fnvm_proc_end(p, FNVM_SYSCALL_LIMIT, FNVM_STATUS_SYSCALL_LIMIT,
+					fnvm_proc_end(p, FNVM_SYSCALL_LIMIT,
+						      FNVM_STATUS_SYSCALL_LIMIT,
 						      "system-call limit of %llu reached",
 						      (unsigned long long)limit);
 				if (p->vmh->syscall_cpl == 3) {
-					/* kvm_pvm: still in ring 3, return to the caller directly */
+					/* kvm_pvm: still in ring 3, return to the caller directly
+					 */
 					r->rip = r->rcx;
 					r->rflags = r->r11;
 				}
 				run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
 				break;
 			}
-			fnvm_proc_end(p, FNVM_SIGNALED, SIGSEGV,
-				      "killed by SIGSEGV: access to unbacked address %#llx at rip=%#llx",
-				      (unsigned long long)run->mmio.phys_addr, (unsigned long long)r->rip);
+			fnvm_proc_end(
+			    p, FNVM_SIGNALED, SIGSEGV,
+			    "killed by SIGSEGV: access to unbacked address %#llx at rip=%#llx",
+			    (unsigned long long)run->mmio.phys_addr, (unsigned long long)r->rip);
 			break;
 		case KVM_EXIT_IO:
-			fnvm_proc_end(p, FNVM_SIGNALED, SIGSEGV, "killed by SIGSEGV: port I/O to %#x at rip=%#llx",
+			fnvm_proc_end(p, FNVM_SIGNALED, SIGSEGV,
+				      "killed by SIGSEGV: port I/O to %#x at rip=%#llx",
 				      run->io.port, (unsigned long long)r->rip);
 			break;
 		case KVM_EXIT_HLT: {
@@ -261,7 +295,8 @@ static void vcpu_loop(struct fnvm_proc *p, struct vcpu *c)
 		}
 		case KVM_EXIT_SHUTDOWN:
 			fnvm_proc_end(p, FNVM_SIGNALED, SIGSEGV,
-				      "killed by SIGSEGV: triple fault at rip=%#llx", (unsigned long long)r->rip);
+				      "killed by SIGSEGV: triple fault at rip=%#llx",
+				      (unsigned long long)r->rip);
 			break;
 		case KVM_EXIT_INTERNAL_ERROR:
 			dump_internal(p, c, "KVM internal error", run->internal.suberror);

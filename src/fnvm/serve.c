@@ -52,9 +52,13 @@ struct fnvm_server {
 static const char *outcome_name(enum fnvm_outcome o)
 {
 	static const char *const n[] = {
-		[FNVM_EXITED] = "exited", [FNVM_SIGNALED] = "signaled", [FNVM_TIMEOUT] = "timeout",
-		[FNVM_OUTPUT_LIMIT] = "output-limit", [FNVM_SYSCALL_LIMIT] = "syscall-limit",
-		[FNVM_DEADLOCK] = "deadlock", [FNVM_ERROR] = "error",
+	    [FNVM_EXITED] = "exited",
+	    [FNVM_SIGNALED] = "signaled",
+	    [FNVM_TIMEOUT] = "timeout",
+	    [FNVM_OUTPUT_LIMIT] = "output-limit",
+	    [FNVM_SYSCALL_LIMIT] = "syscall-limit",
+	    [FNVM_DEADLOCK] = "deadlock",
+	    [FNVM_ERROR] = "error",
 	};
 	return (unsigned)o < sizeof(n) / sizeof(n[0]) ? n[o] : "error";
 }
@@ -81,8 +85,11 @@ static void *worker_main(void *arg)
 		s->pending--;
 		pthread_mutex_unlock(&s->mu);
 
-		r->io = (struct fnvm_stdio){.in_fd = -1, .in_buf = r->body, .in_len = r->len,
-					    .out = {.fd = -1}, .err = {.fd = -1}};
+		r->io = (struct fnvm_stdio){.in_fd = -1,
+					    .in_buf = r->body,
+					    .in_len = r->len,
+					    .out = {.fd = -1},
+					    .err = {.fd = -1}};
 		if (fnvm_run(rn, s->prog, s->pool, &r->io, &r->res, &err) < 0) {
 			r->run_failed = 1;
 			snprintf(r->err, sizeof(r->err), "%s", err.msg);
@@ -111,8 +118,10 @@ static mhd_result respond_text(struct MHD_Connection *c, unsigned status, const 
 		clean[j++] = (ch < 0x20) ? ' ' : ch;
 	}
 	clean[j] = 0;
-	int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", code, clean);
-	struct MHD_Response *rs = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+	int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
+			 code, clean);
+	struct MHD_Response *rs =
+	    MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
 	if (!rs)
 		return MHD_NO;
 	MHD_add_response_header(rs, "Content-Type", "application/json");
@@ -128,14 +137,16 @@ static mhd_result respond_result(struct fnvm_server *s, struct req *r)
 		return respond_text(r->conn, 500, "vm", r->err);
 	struct fnvm_result *res = &r->res;
 	struct MHD_Response *rs = MHD_create_response_from_buffer(
-		r->io.out.len, r->io.out.buf ? r->io.out.buf : (void *)(uintptr_t)"", MHD_RESPMEM_MUST_COPY);
+	    r->io.out.len, r->io.out.buf ? r->io.out.buf : (void *)(uintptr_t) "",
+	    MHD_RESPMEM_MUST_COPY);
 	if (!rs)
 		return MHD_NO;
 	char num[32];
 	snprintf(num, sizeof(num), "%d", res->status);
 	MHD_add_response_header(rs, "X-Nubis-Status", num);
 	MHD_add_response_header(rs, "X-Nubis-Outcome", outcome_name(res->outcome));
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)((res->t_end_ns - res->t_start_ns) / 1000));
+	snprintf(num, sizeof(num), "%llu",
+		 (unsigned long long)((res->t_end_ns - res->t_start_ns) / 1000));
 	MHD_add_response_header(rs, "X-Nubis-Duration-Us", num);
 	if (res->message[0]) {
 		for (char *q = res->message; *q; q++)
@@ -243,7 +254,9 @@ static int listen_on(struct fnvm_server *s, const char *spec, struct nb_error *e
 			return nb_error_sys(err, errno, "socket");
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 			close(fd);
-			return nb_error_set(err, NB_EINVAL, "--listen %s: a server is already listening there", spec);
+			return nb_error_set(err, NB_EINVAL,
+					    "--listen %s: a server is already listening there",
+					    spec);
 		}
 		unlink(path); /* stale socket of a dead server, or nothing */
 		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 512) < 0) {
@@ -259,7 +272,8 @@ static int listen_on(struct fnvm_server *s, const char *spec, struct nb_error *e
 		char host[128];
 		const char *a = spec + 4, *colon = strrchr(a, ':');
 		if (!colon || (size_t)(colon - a) >= sizeof(host) || colon == a)
-			return nb_error_set(err, NB_EINVAL, "--listen %s: expected tcp:ADDR:PORT", spec);
+			return nb_error_set(err, NB_EINVAL, "--listen %s: expected tcp:ADDR:PORT",
+					    spec);
 		memcpy(host, a, (size_t)(colon - a));
 		host[colon - a] = 0;
 		char *end;
@@ -276,14 +290,16 @@ static int listen_on(struct fnvm_server *s, const char *spec, struct nb_error *e
 			s6->sin6_family = AF_INET6;
 			s6->sin6_port = htons((uint16_t)port);
 			if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
-				return nb_error_set(err, NB_EINVAL, "--listen %s: bad IPv6 address", spec);
+				return nb_error_set(err, NB_EINVAL, "--listen %s: bad IPv6 address",
+						    spec);
 			sl = sizeof(*s6);
 		} else {
 			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 			s4->sin_family = AF_INET;
 			s4->sin_port = htons((uint16_t)port);
 			if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-				return nb_error_set(err, NB_EINVAL, "--listen %s: bad IPv4 address", spec);
+				return nb_error_set(err, NB_EINVAL, "--listen %s: bad IPv4 address",
+						    spec);
 			sl = sizeof(*s4);
 		}
 		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -299,7 +315,8 @@ static int listen_on(struct fnvm_server *s, const char *spec, struct nb_error *e
 		s->lfd = fd;
 		return 0;
 	}
-	return nb_error_set(err, NB_EINVAL, "--listen %s: expected unix:PATH or tcp:ADDR:PORT", spec);
+	return nb_error_set(err, NB_EINVAL, "--listen %s: expected unix:PATH or tcp:ADDR:PORT",
+			    spec);
 }
 
 int fnvm_server_start(struct fnvm_program *p, const struct fnvm_server_config *cfg,
@@ -343,7 +360,7 @@ int fnvm_server_start(struct fnvm_program *p, const struct fnvm_server_config *c
 		s->nworkers++;
 	}
 	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-					  MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
+				      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
 				  0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->lfd,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,

@@ -19,10 +19,10 @@
 #include "fnvm.h"
 
 struct fnvm_server_config {
-	const char *listen;  /* "unix:PATH" or "tcp:ADDR:PORT" (ADDR IPv4 or [IPv6]) */
-	unsigned workers;    /* parallel VMs (default: online CPUs) */
-	unsigned queue;      /* waiting requests before 503 (default 64) */
-	size_t max_body;     /* bytes (default 16 MiB) */
+	const char *listen; /* "unix:PATH" or "tcp:ADDR:PORT" (ADDR IPv4 or [IPv6]) */
+	unsigned workers;   /* parallel VMs (default: online CPUs) */
+	unsigned queue;	    /* waiting requests before 503 (default 64) */
+	size_t max_body;    /* bytes (default 16 MiB) */
 };
 
 struct fnvm_server;

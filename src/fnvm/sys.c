@@ -141,7 +141,8 @@ static int vma_insert(struct fnvm_proc *p, uint64_t a, uint64_t e)
 		p->vmas[i - 1].end = e;
 		if (i < p->nvmas && p->vmas[i].start == e) {
 			p->vmas[i - 1].end = p->vmas[i].end;
-			memmove(&p->vmas[i], &p->vmas[i + 1], (p->nvmas - i - 1) * sizeof(p->vmas[0]));
+			memmove(&p->vmas[i], &p->vmas[i + 1],
+				(p->nvmas - i - 1) * sizeof(p->vmas[0]));
 			p->nvmas--;
 		}
 		return 0;
@@ -178,8 +179,8 @@ static uint64_t vma_find(const struct fnvm_proc *p, uint64_t len)
 static int range_ok(const struct fnvm_proc *p, uint64_t a, uint64_t len)
 {
 	uint64_t e;
-	return !(a & (FNVM_PAGE - 1)) && a >= UVM_USER_BASE && !__builtin_add_overflow(a, len, &e) &&
-	       e <= p->prog->mmap_top;
+	return !(a & (FNVM_PAGE - 1)) && a >= UVM_USER_BASE &&
+	       !__builtin_add_overflow(a, len, &e) && e <= p->prog->mmap_top;
 }
 
 static long sys_mmap(struct fnvm_proc *p, uint64_t addr, uint64_t len, int prot, int flags, int fd,
@@ -266,7 +267,8 @@ static long sys_mremap(struct fnvm_proc *p, uint64_t old, uint64_t osz, uint64_t
 		    (naddr < old + osz && old < naddr + nsz))
 			return -EINVAL;
 		sys_munmap(p, naddr, nsz);
-		memmove(gmem_ptr(p->mem, naddr, nsz), gmem_ptr(p->mem, old, osz), osz < nsz ? osz : nsz);
+		memmove(gmem_ptr(p->mem, naddr, nsz), gmem_ptr(p->mem, old, osz),
+			osz < nsz ? osz : nsz);
 		sys_munmap(p, old, osz);
 		vma_insert(p, naddr, naddr + nsz);
 		return (long)naddr;
@@ -404,8 +406,10 @@ static long sink_write(struct fnvm_proc *p, int which, struct fnvm_sink *s, cons
 	p->out_bytes[which] += n;
 	if (over)
 		fnvm_proc_end(p, FNVM_OUTPUT_LIMIT, FNVM_STATUS_OUTPUT_LIMIT,
-			      "output limit of %llu bytes reached on %s",
-			      (unsigned long long)lim, which == 0 ? "stdout" : which == 1 ? "stderr" : "a channel");
+			      "output limit of %llu bytes reached on %s", (unsigned long long)lim,
+			      which == 0   ? "stdout"
+			      : which == 1 ? "stderr"
+					   : "a channel");
 	return (long)n;
 }
 
@@ -456,7 +460,8 @@ static long of_io(struct fnvm_proc *p, struct fnvm_ofile *of, int wr, void *buf,
 		uint64_t off = pos >= 0 ? (uint64_t)pos : of->off;
 		do {
 			if (c->seekable)
-				r = wr ? pwrite(c->fd, buf, n, (off_t)off) : pread(c->fd, buf, n, (off_t)off);
+				r = wr ? pwrite(c->fd, buf, n, (off_t)off)
+				       : pread(c->fd, buf, n, (off_t)off);
 			else
 				r = wr ? write(c->fd, buf, n) : read(c->fd, buf, n);
 		} while (r < 0 && errno == EINTR && !fnvm_proc_check_timeout(p));
@@ -598,8 +603,11 @@ static long sys_openat(struct fnvm_proc *p, long dirfd, uint64_t path_a, long fl
 		if (ftruncate(c->fd, 0) < 0)
 			return -errno;
 	}
-	p->ofiles[o] = (struct fnvm_ofile){.kind = OF_CHAN, .chan = idx, .accmode = acc,
-					   .status_flags = (int)(flags & (O_APPEND | O_NONBLOCK)), .refs = 1};
+	p->ofiles[o] = (struct fnvm_ofile){.kind = OF_CHAN,
+					   .chan = idx,
+					   .accmode = acc,
+					   .status_flags = (int)(flags & (O_APPEND | O_NONBLOCK)),
+					   .refs = 1};
 	p->fd_of[fd] = o;
 	p->fd_cloexec[fd] = !!(flags & O_CLOEXEC);
 	return fd;
@@ -866,7 +874,8 @@ static long sys_clock_gettime(struct fnvm_proc *p, long clk, uint64_t tsa)
 	if (k < 0)
 		return -EINVAL;
 	uint64_t ns = clock_ns(p, k);
-	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
+			      .tv_nsec = (long)(ns % 1000000000ull)};
 	return copy_out(p, tsa, &ts, sizeof(ts));
 }
 
@@ -963,7 +972,7 @@ static long sys_prlimit(struct fnvm_proc *p, long pid, long res, uint64_t new_a,
 	return old_a ? copy_out(p, old_a, &r, sizeof(r)) : 0;
 }
 
-#define SIGBIT(sig) (1ull << ((sig) - 1))
+#define SIGBIT(sig) (1ull << ((sig)-1))
 
 static uint64_t sig_handler(const struct fnvm_proc *p, int sig)
 {
@@ -987,12 +996,13 @@ static void sig_act(struct fnvm_proc *p, int sig)
 		case SIGCONT:
 			return; /* default action: ignore */
 		}
-		fnvm_proc_end(p, FNVM_SIGNALED, sig, "killed by signal %d (%s) it raised itself", sig,
-			      strsignal(sig));
+		fnvm_proc_end(p, FNVM_SIGNALED, sig, "killed by signal %d (%s) it raised itself",
+			      sig, strsignal(sig));
 		return;
 	}
 	fnvm_proc_end(p, FNVM_SIGNALED, sig,
-		      "killed by signal %d (%s): it has a handler, but function VMs do not run signal handlers",
+		      "killed by signal %d (%s): it has a handler, but function VMs do not run "
+		      "signal handlers",
 		      sig, strsignal(sig));
 }
 
@@ -1133,7 +1143,8 @@ static long sys_sigaction(struct fnvm_proc *p, long sig, uint64_t act, uint64_t 
 	return oact ? copy_out(p, oact, old, sizeof(old)) : 0;
 }
 
-static long sys_sigprocmask(struct fnvm_proc *p, long how, uint64_t set_a, uint64_t old_a, long setsize)
+static long sys_sigprocmask(struct fnvm_proc *p, long how, uint64_t set_a, uint64_t old_a,
+			    long setsize)
 {
 	if (setsize != 8)
 		return -EINVAL;
@@ -1213,8 +1224,8 @@ int fnvm_proc_init(struct fnvm_proc *p, struct fnvm_program *prog, struct fnvm_v
 		p->fd_of[i] = -1;
 	static const enum fnvm_ofile_kind std[3] = {OF_STDIN, OF_STDOUT, OF_STDERR};
 	for (int i = 0; i < 3; i++) {
-		p->ofiles[i] = (struct fnvm_ofile){.kind = std[i], .accmode = i ? O_WRONLY : O_RDONLY,
-						   .refs = 1};
+		p->ofiles[i] = (struct fnvm_ofile){
+		    .kind = std[i], .accmode = i ? O_WRONLY : O_RDONLY, .refs = 1};
 		p->fd_of[i] = i;
 	}
 	p->brk_cur = prog->brk_start;
@@ -1333,9 +1344,10 @@ static long dispatch(struct fnvm_proc *p, uint64_t nr, const struct kvm_regs *r)
 	case SYS_mprotect:
 		if (a0 & (FNVM_PAGE - 1))
 			return -EINVAL;
-		return (a0 >= UVM_USER_BASE && a0 + PAGE_UP(a1) >= a0 && a0 + PAGE_UP(a1) <= p->mem->size)
-			       ? 0
-			       : -ENOMEM;
+		return (a0 >= UVM_USER_BASE && a0 + PAGE_UP(a1) >= a0 &&
+			a0 + PAGE_UP(a1) <= p->mem->size)
+			   ? 0
+			   : -ENOMEM;
 	case SYS_madvise:
 		return sys_madvise(p, a0, a1, i2);
 	case SYS_mlock:

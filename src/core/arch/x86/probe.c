@@ -37,8 +37,9 @@ static size_t emit_loop(uint8_t *p, uint32_t n, const uint8_t *tail, size_t tail
 	return k + tail_len;
 }
 
-static const uint8_t doorbell[] = {0x89, 0x04, 0x25, UVM_DOORBELL & 0xff, (UVM_DOORBELL >> 8) & 0xff,
-				   (UVM_DOORBELL >> 16) & 0xff, 0x00};
+static const uint8_t doorbell[] = {
+    0x89, 0x04, 0x25, UVM_DOORBELL & 0xff, (UVM_DOORBELL >> 8) & 0xff, (UVM_DOORBELL >> 16) & 0xff,
+    0x00};
 
 struct probe_vm {
 	struct vm *vm;
@@ -65,7 +66,8 @@ static int probe_make(const struct kvmhost *kvm, struct probe_vm *p)
 		rc = -errno;
 		goto fail;
 	}
-	if ((rc = x86_uvm_build(p->mem, PROBE_MEM)) || (rc = vm_set_memory(p->vm, 0, p->mem, PROBE_MEM)) ||
+	if ((rc = x86_uvm_build(p->mem, PROBE_MEM)) ||
+	    (rc = vm_set_memory(p->vm, 0, p->mem, PROBE_MEM)) ||
 	    (rc = vcpu_create(p->vm, 0, &p->cpu)) || (rc = x86_uvm_vcpu_init(p->cpu)))
 		goto fail;
 	return 0;
@@ -140,7 +142,8 @@ int x86_probe_measure(const struct kvmhost *kvm, struct x86_probe *out)
 	if (rc)
 		return rc;
 	const uint32_t n3 = 20000000, n0 = 20000, nexit = 2000;
-	/* ring 3 loop, then one doorbell and a hlt (which faults in ring 3 and halts in the stub) */
+	/* ring 3 loop, then one doorbell and a hlt (which faults in ring 3 and halts in the stub)
+	 */
 	uint8_t tail3[sizeof(doorbell) + 1];
 	memcpy(tail3, doorbell, sizeof(doorbell));
 	tail3[sizeof(doorbell)] = 0xf4;

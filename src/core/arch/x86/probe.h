@@ -6,10 +6,11 @@
 #include "../../kvmhost.h"
 
 struct x86_probe {
-	double vm_cycle_us;        /* create VM + vCPU + memory, run to first exit, destroy */
-	double exit_user_us;       /* one exit from guest ring 3 to the monitor and back (MMIO doorbell) */
-	double ring3_ns_per_insn;  /* guest user-mode instruction */
-	double ring0_ns_per_insn;  /* guest kernel-mode instruction (emulated on kvm_pvm) */
+	double vm_cycle_us; /* create VM + vCPU + memory, run to first exit, destroy */
+	double
+	    exit_user_us; /* one exit from guest ring 3 to the monitor and back (MMIO doorbell) */
+	double ring3_ns_per_insn; /* guest user-mode instruction */
+	double ring0_ns_per_insn; /* guest kernel-mode instruction (emulated on kvm_pvm) */
 };
 
 /* Run small guests and time them (~0.2 s). Returns 0 or -errno. */

@@ -11,30 +11,30 @@
 #define PTE_US 0x4ull
 #define PTE_PS 0x80ull
 
-#define MSR_STAR   0xc0000081u
-#define MSR_LSTAR  0xc0000082u
-#define MSR_CSTAR  0xc0000083u
-#define MSR_SFMASK 0xc0000084u
-#define MSR_FS_BASE 0xc0000100u
-#define MSR_GS_BASE 0xc0000101u
+#define MSR_STAR	   0xc0000081u
+#define MSR_LSTAR	   0xc0000082u
+#define MSR_CSTAR	   0xc0000083u
+#define MSR_SFMASK	   0xc0000084u
+#define MSR_FS_BASE	   0xc0000100u
+#define MSR_GS_BASE	   0xc0000101u
 #define MSR_KERNEL_GS_BASE 0xc0000102u
 
-#define CR0_PE (1ull << 0)
-#define CR0_MP (1ull << 1)
-#define CR0_ET (1ull << 4)
-#define CR0_NE (1ull << 5)
-#define CR0_WP (1ull << 16)
-#define CR0_AM (1ull << 18)
-#define CR0_PG (1ull << 31)
-#define CR4_TSD (1ull << 2)
-#define CR4_PAE (1ull << 5)
-#define CR4_OSFXSR (1ull << 9)
+#define CR0_PE	       (1ull << 0)
+#define CR0_MP	       (1ull << 1)
+#define CR0_ET	       (1ull << 4)
+#define CR0_NE	       (1ull << 5)
+#define CR0_WP	       (1ull << 16)
+#define CR0_AM	       (1ull << 18)
+#define CR0_PG	       (1ull << 31)
+#define CR4_TSD	       (1ull << 2)
+#define CR4_PAE	       (1ull << 5)
+#define CR4_OSFXSR     (1ull << 9)
 #define CR4_OSXMMEXCPT (1ull << 10)
-#define CR4_OSXSAVE (1ull << 18)
-#define EFER_SCE (1ull << 0)
-#define EFER_LME (1ull << 8)
-#define EFER_LMA (1ull << 10)
-#define EFER_NXE (1ull << 11)
+#define CR4_OSXSAVE    (1ull << 18)
+#define EFER_SCE       (1ull << 0)
+#define EFER_LME       (1ull << 8)
+#define EFER_LMA       (1ull << 10)
+#define EFER_NXE       (1ull << 11)
 
 /* TSS: the 104-byte 64-bit TSS, no I/O permission bitmap. */
 #define TSS_LIMIT 0x67u
@@ -85,7 +85,7 @@ int x86_uvm_build(uint8_t *sys, uint64_t mem_size)
 	put64(sys + UVM_GDT + 0x20, seg_desc(0x0020fa0000000000ull)); /* L=1 P DPL3 code */
 	uint64_t tss = UVM_TSS, lim = TSS_LIMIT;
 	put64(sys + UVM_GDT + 0x28, (lim & 0xffff) | ((tss & 0xffffff) << 16) | (0x89ull << 40) |
-					    (((tss >> 24) & 0xff) << 56));
+					(((tss >> 24) & 0xff) << 56));
 	put64(sys + UVM_GDT + 0x30, tss >> 32);
 
 	/* TSS: the ring-0 stack for exceptions; I/O map base past the limit (no bitmap). */
@@ -113,8 +113,16 @@ int x86_uvm_build(uint8_t *sys, uint64_t mem_size)
 	}
 
 	/* SYSCALL stub: mov %eax, UVM_DOORBELL ; sysretq */
-	static const uint8_t stub[] = {0x89, 0x04, 0x25, UVM_DOORBELL & 0xff, (UVM_DOORBELL >> 8) & 0xff,
-				       (UVM_DOORBELL >> 16) & 0xff, 0x00, 0x48, 0x0f, 0x07};
+	static const uint8_t stub[] = {0x89,
+				       0x04,
+				       0x25,
+				       UVM_DOORBELL & 0xff,
+				       (UVM_DOORBELL >> 8) & 0xff,
+				       (UVM_DOORBELL >> 16) & 0xff,
+				       0x00,
+				       0x48,
+				       0x0f,
+				       0x07};
 	memcpy(sys + UVM_SYSCALL_STUB, stub, sizeof(stub));
 	/* warm-up: 1: movb (%rsi),%al; add $0x1000,%rsi; cmp %rdi,%rsi; jb 1b; syscall */
 	static const uint8_t warm[] = {0x8a, 0x06, 0x48, 0x81, 0xc6, 0x00, 0x10, 0x00,
@@ -135,16 +143,16 @@ int x86_uvm_exc_vector(uint64_t rip_after_hlt)
 static struct kvm_segment seg(uint16_t sel, uint8_t type, uint8_t dpl, int code64)
 {
 	struct kvm_segment s = {
-		.base = 0,
-		.limit = 0xffffffff,
-		.selector = sel,
-		.type = type,
-		.present = 1,
-		.dpl = dpl,
-		.db = code64 ? 0 : 1,
-		.s = 1,
-		.l = code64 ? 1 : 0,
-		.g = 1,
+	    .base = 0,
+	    .limit = 0xffffffff,
+	    .selector = sel,
+	    .type = type,
+	    .present = 1,
+	    .dpl = dpl,
+	    .db = code64 ? 0 : 1,
+	    .s = 1,
+	    .l = code64 ? 1 : 0,
+	    .g = 1,
 	};
 	return s;
 }
@@ -190,8 +198,8 @@ int x86_uvm_vcpu_init(struct vcpu *c)
 	sr.gdt.limit = 0x37;
 	sr.idt.base = UVM_IDT;
 	sr.idt.limit = 32 * 16 - 1;
-	sr.tr = (struct kvm_segment){.base = UVM_TSS, .limit = TSS_LIMIT, .selector = UVM_SEL_TSS,
-				     .type = 11, .present = 1};
+	sr.tr = (struct kvm_segment){
+	    .base = UVM_TSS, .limit = TSS_LIMIT, .selector = UVM_SEL_TSS, .type = 11, .present = 1};
 	sr.ldt = (struct kvm_segment){.type = 2, .present = 1, .unusable = 1};
 	if (ioctl(c->fd, KVM_SET_SREGS, &sr) < 0)
 		return -errno;

@@ -30,31 +30,31 @@
 
 #include "../../vm.h"
 
-#define UVM_PML4         0x1000ull
-#define UVM_PDPT         0x2000ull
-#define UVM_PT0          0x3000ull /* 4 KiB page table for [0, 2 MiB) */
-#define UVM_PD           0x4000ull /* one page directory per GiB */
-#define UVM_MAX_GIB      64ull
-#define UVM_GDT          0x48000ull
-#define UVM_TSS          0x49000ull
-#define UVM_IDT          0x4b000ull
-#define UVM_EXC_STUBS    0x4c000ull
-#define UVM_EXC_STUB_SZ  16
-#define UVM_SYSCALL_STUB 0x4d000ull
-#define UVM_DOORBELL     0x4f000ull /* virtual; maps UVM_DOORBELL_GPA */
-#define UVM_DOORBELL_GPA UVM_MAX_MEM /* just above the largest guest memory */
+#define UVM_PML4	      0x1000ull
+#define UVM_PDPT	      0x2000ull
+#define UVM_PT0		      0x3000ull /* 4 KiB page table for [0, 2 MiB) */
+#define UVM_PD		      0x4000ull /* one page directory per GiB */
+#define UVM_MAX_GIB	      64ull
+#define UVM_GDT		      0x48000ull
+#define UVM_TSS		      0x49000ull
+#define UVM_IDT		      0x4b000ull
+#define UVM_EXC_STUBS	      0x4c000ull
+#define UVM_EXC_STUB_SZ	      16
+#define UVM_SYSCALL_STUB      0x4d000ull
+#define UVM_DOORBELL	      0x4f000ull	     /* virtual; maps UVM_DOORBELL_GPA */
+#define UVM_DOORBELL_GPA      UVM_MAX_MEM	     /* just above the largest guest memory */
 #define UVM_SYSCALL_STUB_DONE (UVM_SYSCALL_STUB + 7) /* RIP after the doorbell store */
 /* Warm-up routine in the same page: reads one byte of every page in
  * [RSI, RDI) (so their shadow/EPT mappings exist), then executes SYSCALL,
  * which reaches the doorbell through the stub. The monitor learns there, from
  * code of its own, at which privilege level SYSCALL enters the stub. */
-#define UVM_WARMUP       (UVM_SYSCALL_STUB + 0x40)
-#define UVM_STACK0_LO    0x4e000ull
-#define UVM_STACK0_TOP   0x4f000ull
-#define UVM_SYS_END      0x50000ull  /* end of what x86_uvm_build writes */
-#define UVM_USER_BASE    0x200000ull /* lowest address the program may use */
-#define UVM_PAGE_2M      0x200000ull
-#define UVM_MAX_MEM      (UVM_MAX_GIB << 30)
+#define UVM_WARMUP     (UVM_SYSCALL_STUB + 0x40)
+#define UVM_STACK0_LO  0x4e000ull
+#define UVM_STACK0_TOP 0x4f000ull
+#define UVM_SYS_END    0x50000ull  /* end of what x86_uvm_build writes */
+#define UVM_USER_BASE  0x200000ull /* lowest address the program may use */
+#define UVM_PAGE_2M    0x200000ull
+#define UVM_MAX_MEM    (UVM_MAX_GIB << 30)
 
 #define UVM_SEL_KCODE 0x08
 #define UVM_SEL_KDATA 0x10
