@@ -21,8 +21,9 @@ int nb_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* Parse a leading decimal number with an optional fraction; returns value scaled by 1e9. */
-static int parse_fixed(const char **sp, uint64_t *out_nano)
+/* A leading decimal number with an optional fraction: whole part and the
+ * fraction in nanos (digits past the ninth are dropped). */
+static int parse_fixed(const char **sp, uint64_t *whole_out, uint64_t *frac_nano)
 {
 	const char *s = *sp;
 	uint64_t whole = 0, frac = 0, scale = 1000000000ull;
@@ -42,18 +43,17 @@ static int parse_fixed(const char **sp, uint64_t *out_nano)
 	}
 	if (!digits)
 		return -EINVAL;
-	uint64_t v;
-	if (__builtin_mul_overflow(whole, 1000000000ull, &v) || __builtin_add_overflow(v, frac, &v))
-		return -ERANGE;
-	*out_nano = v;
+	*whole_out = whole;
+	*frac_nano = frac;
 	*sp = s;
 	return 0;
 }
 
-static int scale_nano(uint64_t nano, uint64_t mult, uint64_t *out)
+/* whole.frac * mult, rounded down, or -ERANGE */
+static int scale_fixed(uint64_t whole, uint64_t frac_nano, uint64_t mult, uint64_t *out)
 {
-	/* nano is value*1e9; result = value*mult, rounded down */
-	unsigned __int128 r = (unsigned __int128)nano * mult / 1000000000ull;
+	unsigned __int128 r = (unsigned __int128)whole * mult +
+			      (unsigned __int128)frac_nano * mult / 1000000000ull;
 	if (r > UINT64_MAX)
 		return -ERANGE;
 	*out = (uint64_t)r;
@@ -62,10 +62,10 @@ static int scale_nano(uint64_t nano, uint64_t mult, uint64_t *out)
 
 int nb_parse_size(const char *s, uint64_t *out)
 {
-	uint64_t nano, mult = 1;
+	uint64_t whole, frac, mult = 1;
 	if (!s)
 		return -EINVAL;
-	int rc = parse_fixed(&s, &nano);
+	int rc = parse_fixed(&s, &whole, &frac);
 	if (rc)
 		return rc;
 	switch (*s) {
@@ -103,7 +103,7 @@ int nb_parse_size(const char *s, uint64_t *out)
 		s++;
 	if (*s)
 		return -EINVAL;
-	return scale_nano(nano, mult, out);
+	return scale_fixed(whole, frac, mult, out);
 }
 
 int nb_parse_duration(const char *s, uint64_t *out_ns)
@@ -120,14 +120,14 @@ int nb_parse_duration(const char *s, uint64_t *out_ns)
 	    {"h", 3600000000000ull},
 	    {"", 1000000000ull},
 	};
-	uint64_t nano;
+	uint64_t whole, frac;
 	if (!s)
 		return -EINVAL;
-	int rc = parse_fixed(&s, &nano);
+	int rc = parse_fixed(&s, &whole, &frac);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 		if (!strcmp(s, units[i].unit))
-			return scale_nano(nano, units[i].ns, out_ns);
+			return scale_fixed(whole, frac, units[i].ns, out_ns);
 	return -EINVAL;
 }

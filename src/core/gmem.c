@@ -27,7 +27,7 @@ long gmem_strnlen(const struct gmem *m, gpa_t gpa, uint64_t max)
 	if (!p)
 		return -EFAULT;
 	uint64_t avail = m->size - (gpa - m->base);
-	uint64_t lim = avail < max + 1 ? avail : max + 1;
+	uint64_t lim = max >= avail ? avail : max + 1;
 	const char *nul = memchr(p, 0, lim);
 	if (!nul)
 		return lim == avail ? -EFAULT : -ENAMETOOLONG;

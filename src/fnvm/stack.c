@@ -71,7 +71,6 @@ uint64_t fnvm_stack_build(uint8_t *buf, uint64_t cap, uint64_t top, char *const 
 	uint64_t a_random = push(&b, random16, 16);
 	/* String addresses, then the vector. Two passes keep this allocation-free:
 	 * strings are pushed in reverse so argv[0] ends up lowest. */
-	uint64_t strs_end = b.pos;
 	for (size_t i = envc; i-- > 0;)
 		push_str(&b, envp[i]);
 	for (size_t i = argc; i-- > 0;)
@@ -81,11 +80,11 @@ uint64_t fnvm_stack_build(uint8_t *buf, uint64_t cap, uint64_t top, char *const 
 	uint64_t strs_lo = b.pos;
 	size_t extra = 3; /* AT_RANDOM, AT_EXECFN, AT_PLATFORM */
 	size_t words = 1 + argc + 1 + envc + 1 + 2 * (nauxv + extra + 1);
-	b.pos &= ~15ull;
-	if (words & 1)
-		b.pos -= 8;
-	if (b.pos - b.lo < words * 8)
+	/* align so that RSP (argc) ends 16-byte aligned; check before moving */
+	uint64_t pos = b.pos & ~15ull, pad = (words & 1) ? 8 : 0;
+	if (pos < b.lo || pos - b.lo < pad + words * 8)
 		return 0;
+	b.pos = pos - pad;
 	uint64_t sp = b.pos - words * 8;
 	uint64_t *w = (uint64_t *)(void *)(b.buf + (sp - b.lo));
 	size_t k = 0;
@@ -101,7 +100,6 @@ uint64_t fnvm_stack_build(uint8_t *buf, uint64_t cap, uint64_t top, char *const 
 		a += strlen(envp[i]) + 1;
 	}
 	w[k++] = 0;
-	(void)strs_end;
 	for (size_t i = 0; i < nauxv; i++) {
 		w[k++] = auxv_pairs[2 * i];
 		w[k++] = auxv_pairs[2 * i + 1];
