@@ -1054,6 +1054,70 @@ static int run_sysflood(void)
 	do_sysflood();
 }
 
+/*
+ * sysfuzz N SEED: N system calls with random numbers and hostile arguments
+ * (small and huge integers, pointers into a scratch buffer, into the
+ * monitor's pages, unmapped or non-canonical). Calls that would end the
+ * program or pull memory away from under it are skipped, so the run lasts:
+ * the point is that the monitor answers every one with an error or a
+ * result and stays up. Prints "sysfuzz done calls=N".
+ */
+static unsigned char fuzz_scratch[65536];
+
+static uint64_t fuzz_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static long fuzz_arg(uint64_t *s)
+{
+	switch (fuzz_next(s) % 10) {
+	case 0: return 0;
+	case 1: return (long)(fuzz_next(s) % 16);
+	case 2: return -(long)(fuzz_next(s) % 4096);
+	case 3: return (long)fuzz_next(s);
+	case 4: return (long)(fuzz_scratch + fuzz_next(s) % sizeof(fuzz_scratch));
+	case 5: return (long)(fuzz_scratch + sizeof(fuzz_scratch) - fuzz_next(s) % 64);
+	case 6: return (long)(0x1000 + fuzz_next(s) % 0x100000); /* monitor pages / NULL area */
+	case 7: return (long)0x800000000000ull; /* non-canonical */
+	case 8: return (long)(fuzz_next(s) % 0x40000000ull);
+	default: return (long)(fuzz_next(s) % 65536);
+	}
+}
+
+static int run_sysfuzz(int argc, char **argv)
+{
+	(void)argc;
+	unsigned long long n = parse_num(argv[2], "N");
+	uint64_t s = parse_num(argv[3], "SEED") * 2654435761u + 1;
+	unsigned long long calls = 0;
+	for (unsigned long long i = 0; i < n; i++) {
+		long nr = (long)(fuzz_next(&s) % 460);
+		switch (nr) {
+		case SYS_exit: case SYS_exit_group: case SYS_kill: case SYS_tkill: case SYS_tgkill:
+		case SYS_munmap: case SYS_mremap: case SYS_madvise: case SYS_mmap: case SYS_brk:
+		case SYS_read: case SYS_pread64: case SYS_readv: case SYS_preadv:
+		case SYS_arch_prctl: case SYS_futex: case SYS_rt_sigreturn: case SYS_rt_sigprocmask:
+		case SYS_rt_sigaction: case SYS_close: case SYS_dup2: case SYS_dup3: case SYS_vfork:
+		case SYS_fork: case SYS_clone: case SYS_clone3: case SYS_execve: case SYS_execveat:
+		case SYS_pause: case SYS_rt_sigsuspend: case SYS_set_tid_address: case SYS_mprotect:
+			continue;
+		}
+		long a[6];
+		for (int k = 0; k < 6; k++)
+			a[k] = fuzz_arg(&s);
+		if (nr == SYS_write || nr == SYS_writev || nr == SYS_pwrite64 || nr == SYS_pwritev)
+			a[0] = 100 + (long)(fuzz_next(&s) % 8); /* no output: nonexistent fds */
+		syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		calls++;
+	}
+	printf("sysfuzz done calls=%llu\n", calls);
+	return 0;
+}
+
 static const struct behaviour {
 	const char *name;
 	int nargs;			    /* arguments required after the name */
@@ -1083,6 +1147,7 @@ static const struct behaviour {
     {"leak-write", 0, do_leak_write, NULL},
     {"leak-read", 0, do_leak_read, NULL},
     {"leak-selftest", 0, do_leak_selftest, NULL},
+    {"sysfuzz", 2, NULL, run_sysfuzz},
 };
 
 static void usage(void)
@@ -1092,7 +1157,7 @@ static void usage(void)
 	      "  open PATH | memhog MB | mmaptest | bigwrite N\n"
 	      "  jump | null | priv | ud2 | div0 | fault-after-output\n"
 	      "  flood | spin | sysflood | enosys\n"
-	      "  leak-write | leak-read | leak-selftest\n",
+	      "  leak-write | leak-read | leak-selftest | sysfuzz N SEED\n",
 	      stderr);
 }
 
