@@ -2,6 +2,7 @@
 #include "serve.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -19,6 +20,47 @@ typedef int mhd_result;
 typedef enum MHD_Result mhd_result;
 #endif
 
+/*
+ * libmicrohttpd is loaded when a server starts, not when nubis starts: its
+ * TLS dependencies (gnutls and eight more libraries) cost ~1.5 ms of start-up
+ * that every `nubis run` would otherwise pay. These are the calls we use.
+ */
+struct mhd_api {
+	void *so;
+	__typeof__(MHD_start_daemon) *start_daemon;
+	__typeof__(MHD_stop_daemon) *stop_daemon;
+	__typeof__(MHD_quiesce_daemon) *quiesce_daemon;
+	__typeof__(MHD_suspend_connection) *suspend_connection;
+	__typeof__(MHD_resume_connection) *resume_connection;
+	__typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+	__typeof__(MHD_add_response_header) *add_response_header;
+	__typeof__(MHD_queue_response) *queue_response;
+	__typeof__(MHD_destroy_response) *destroy_response;
+};
+
+static int mhd_load(struct mhd_api *m, struct nb_error *err)
+{
+	static const char *const names[] = {"libmicrohttpd.so.12", "libmicrohttpd.so"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && !m->so; i++)
+		m->so = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+	if (!m->so)
+		return nb_error_set(err, NB_ERESOURCE, "cannot load libmicrohttpd: %s", dlerror());
+#define MHD_SYM(field, name)                                                                       \
+	if (!(*(void **)&m->field = dlsym(m->so, #name)))                                          \
+		return nb_error_set(err, NB_ERESOURCE, "libmicrohttpd lacks %s", #name);
+	MHD_SYM(start_daemon, MHD_start_daemon)
+	MHD_SYM(stop_daemon, MHD_stop_daemon)
+	MHD_SYM(quiesce_daemon, MHD_quiesce_daemon)
+	MHD_SYM(suspend_connection, MHD_suspend_connection)
+	MHD_SYM(resume_connection, MHD_resume_connection)
+	MHD_SYM(create_response_from_buffer, MHD_create_response_from_buffer)
+	MHD_SYM(add_response_header, MHD_add_response_header)
+	MHD_SYM(queue_response, MHD_queue_response)
+	MHD_SYM(destroy_response, MHD_destroy_response)
+#undef MHD_SYM
+	return 0;
+}
+
 struct req {
 	struct MHD_Connection *conn;
 	char *body;
@@ -33,6 +75,7 @@ struct req {
 };
 
 struct fnvm_server {
+	struct mhd_api mhd_api;
 	struct fnvm_program *prog;
 	struct fnvm_server_config cfg;
 	struct fnvm_pool *pool;
@@ -97,15 +140,15 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&s->mu);
 		r->done = 1;
 		s->served++;
-		MHD_resume_connection(r->conn);
+		s->mhd_api.resume_connection(r->conn);
 	}
 	pthread_mutex_unlock(&s->mu);
 	fnvm_runner_destroy(rn);
 	return NULL;
 }
 
-static mhd_result respond_text(struct MHD_Connection *c, unsigned status, const char *code,
-			       const char *msg)
+static mhd_result respond_text(struct fnvm_server *s, struct MHD_Connection *c, unsigned status,
+			       const char *code, const char *msg)
 {
 	char body[768];
 	/* one JSON error shape for every front end */
@@ -121,42 +164,41 @@ static mhd_result respond_text(struct MHD_Connection *c, unsigned status, const 
 	int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
 			 code, clean);
 	struct MHD_Response *rs =
-	    MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+	    s->mhd_api.create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
 	if (!rs)
 		return MHD_NO;
-	MHD_add_response_header(rs, "Content-Type", "application/json");
-	mhd_result ret = MHD_queue_response(c, status, rs);
-	MHD_destroy_response(rs);
+	s->mhd_api.add_response_header(rs, "Content-Type", "application/json");
+	mhd_result ret = s->mhd_api.queue_response(c, status, rs);
+	s->mhd_api.destroy_response(rs);
 	return ret;
 }
 
 static mhd_result respond_result(struct fnvm_server *s, struct req *r)
 {
-	(void)s;
 	if (r->run_failed)
-		return respond_text(r->conn, 500, "vm", r->err);
+		return respond_text(s, r->conn, 500, "vm", r->err);
 	struct fnvm_result *res = &r->res;
-	struct MHD_Response *rs = MHD_create_response_from_buffer(
+	struct MHD_Response *rs = s->mhd_api.create_response_from_buffer(
 	    r->io.out.len, r->io.out.buf ? r->io.out.buf : (void *)(uintptr_t) "",
 	    MHD_RESPMEM_MUST_COPY);
 	if (!rs)
 		return MHD_NO;
 	char num[32];
 	snprintf(num, sizeof(num), "%d", res->status);
-	MHD_add_response_header(rs, "X-Nubis-Status", num);
-	MHD_add_response_header(rs, "X-Nubis-Outcome", outcome_name(res->outcome));
+	s->mhd_api.add_response_header(rs, "X-Nubis-Status", num);
+	s->mhd_api.add_response_header(rs, "X-Nubis-Outcome", outcome_name(res->outcome));
 	snprintf(num, sizeof(num), "%llu",
 		 (unsigned long long)((res->t_end_ns - res->t_start_ns) / 1000));
-	MHD_add_response_header(rs, "X-Nubis-Duration-Us", num);
+	s->mhd_api.add_response_header(rs, "X-Nubis-Duration-Us", num);
 	if (res->message[0]) {
 		for (char *q = res->message; *q; q++)
 			if ((unsigned char)*q < 0x20)
 				*q = ' ';
-		MHD_add_response_header(rs, "X-Nubis-Message", res->message);
+		s->mhd_api.add_response_header(rs, "X-Nubis-Message", res->message);
 	}
-	MHD_add_response_header(rs, "Content-Type", "application/octet-stream");
-	mhd_result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, rs);
-	MHD_destroy_response(rs);
+	s->mhd_api.add_response_header(rs, "Content-Type", "application/octet-stream");
+	mhd_result ret = s->mhd_api.queue_response(r->conn, MHD_HTTP_OK, rs);
+	s->mhd_api.destroy_response(rs);
 	return ret;
 }
 
@@ -170,7 +212,8 @@ static mhd_result on_request(void *cls, struct MHD_Connection *conn, const char 
 	struct req *r = *con_cls;
 	if (!r) {
 		if (strcmp(method, "POST") && strcmp(method, "PUT") && strcmp(method, "GET"))
-			return respond_text(conn, 405, "method", "use POST (body = stdin) or GET");
+			return respond_text(s, conn, 405, "method",
+					    "use POST (body = stdin) or GET");
 		r = calloc(1, sizeof(*r));
 		if (!r)
 			return MHD_NO;
@@ -204,15 +247,15 @@ static mhd_result on_request(void *cls, struct MHD_Connection *conn, const char 
 	if (r->queued)
 		return MHD_YES; /* spurious call while suspended */
 	if (r->too_large)
-		return respond_text(conn, 413, "too-large", "request body exceeds the limit");
+		return respond_text(s, conn, 413, "too-large", "request body exceeds the limit");
 	pthread_mutex_lock(&s->mu);
 	if (s->pending >= s->cfg.queue || s->stop) {
 		s->refused++;
 		pthread_mutex_unlock(&s->mu);
-		return respond_text(conn, 503, "busy", "all workers busy and the queue is full");
+		return respond_text(s, conn, 503, "busy", "all workers busy and the queue is full");
 	}
 	r->queued = 1;
-	MHD_suspend_connection(conn);
+	s->mhd_api.suspend_connection(conn);
 	if (s->tail)
 		s->tail->next = r;
 	else
@@ -343,6 +386,8 @@ int fnvm_server_start(struct fnvm_program *p, const struct fnvm_server_config *c
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	if (mhd_load(&s->mhd_api, err) < 0)
+		goto fail;
 	if (listen_on(s, cfg->listen ? cfg->listen : "", err) < 0)
 		goto fail;
 	if (fnvm_pool_create(p, 2 * s->cfg.workers, 1, &s->pool, err) < 0)
@@ -359,12 +404,12 @@ int fnvm_server_start(struct fnvm_program *p, const struct fnvm_server_config *c
 		}
 		s->nworkers++;
 	}
-	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-				      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
-				  0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->lfd,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+	s->mhd = s->mhd_api.start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_ITC,
+	    0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->lfd,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)4096, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
 	if (!s->mhd) {
 		nb_error_set(err, NB_ERESOURCE, "cannot start the HTTP server");
 		goto fail;
@@ -381,7 +426,7 @@ void fnvm_server_stop(struct fnvm_server *s)
 	if (!s)
 		return;
 	if (s->mhd)
-		MHD_quiesce_daemon(s->mhd);
+		s->mhd_api.quiesce_daemon(s->mhd);
 	pthread_mutex_lock(&s->mu);
 	s->stop = 1;
 	pthread_cond_broadcast(&s->cv);
@@ -389,7 +434,7 @@ void fnvm_server_stop(struct fnvm_server *s)
 	for (unsigned i = 0; i < s->nworkers; i++)
 		pthread_join(s->workers[i], NULL);
 	if (s->mhd)
-		MHD_stop_daemon(s->mhd);
+		s->mhd_api.stop_daemon(s->mhd);
 	fnvm_pool_destroy(s->pool);
 	if (s->lfd >= 0)
 		close(s->lfd);
@@ -400,6 +445,8 @@ void fnvm_server_stop(struct fnvm_server *s)
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s->workers);
+	if (s->mhd_api.so)
+		dlclose(s->mhd_api.so);
 	free(s);
 }
 
