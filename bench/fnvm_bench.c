@@ -46,6 +46,8 @@ static struct fnvm_program *load(struct kvmhost *kvm, const char *path)
 	struct nb_error err;
 	struct fnvm_program *p;
 	fnvm_config_defaults(&cfg);
+	if (getenv("MEM_MB"))
+		cfg.mem_size = (uint64_t)atoi(getenv("MEM_MB")) << 20;
 	argv[0] = (char *)(uintptr_t)path;
 	cfg.argv = argv;
 	cfg.envp = envp;
@@ -162,7 +164,8 @@ static int rate(double secs, unsigned threads, const char *path)
 	}
 	struct fnvm_program *p = load(&kvm, path);
 	struct fnvm_pool *pool;
-	fnvm_pool_create(p, 4 * threads, 1, &pool, &err);
+	unsigned prep = getenv("POOL_THREADS") ? (unsigned)atoi(getenv("POOL_THREADS")) : 1;
+	fnvm_pool_create(p, 4 * threads, prep, &pool, &err);
 	usleep(100000);
 	pthread_t t[64];
 	struct rate_arg ra[64];

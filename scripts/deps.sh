@@ -2,7 +2,7 @@
 # Idempotent installer for nubis build/test dependencies (Debian 12).
 #
 # Usage: scripts/deps.sh [bench]
-#   bench  also install the benchmarking tools (crun, hyperfine)
+#   bench  also install the benchmarking tools (crun, hyperfine, wrk, jq)
 #
 # Only packages that are not already installed are passed to apt-get, and
 # `apt-get update` runs at most once, and only when something is missing.
@@ -16,7 +16,7 @@ packages=(
 
 for arg in "$@"; do
     case "$arg" in
-        bench) packages+=(crun hyperfine) ;;
+        bench) packages+=(crun hyperfine wrk jq) ;;
         -h|--help)
             echo "usage: $0 [bench]"
             exit 0

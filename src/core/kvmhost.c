@@ -43,7 +43,7 @@ static enum kvmhost_flavour detect_flavour(void)
 
 static struct kvm_cpuid2 *get_supported_cpuid(int fd)
 {
-	for (unsigned n = 64; n <= 4096; n *= 2) {
+	for (unsigned n = 256; n <= 4096; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
 		if (!c)
 			return NULL;
