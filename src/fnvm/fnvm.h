@@ -125,6 +125,8 @@ struct fnvm_pool;
 int fnvm_pool_create(struct fnvm_program *p, unsigned depth, unsigned threads,
 		     struct fnvm_pool **out, struct nb_error *err);
 void fnvm_pool_destroy(struct fnvm_pool *pool);
+/* VMs ready now (for benchmarks and metrics). */
+unsigned fnvm_pool_ready(struct fnvm_pool *pool);
 
 /* Run one request. @pool may be NULL (the VM is made on the spot and
  * destroyed before returning). Returns 0 when the program ran (whatever its

@@ -117,6 +117,14 @@ void fnvm_pool_destroy(struct fnvm_pool *pl)
 	free(pl);
 }
 
+unsigned fnvm_pool_ready(struct fnvm_pool *pl)
+{
+	pthread_mutex_lock(&pl->mu);
+	unsigned n = pl->nready;
+	pthread_mutex_unlock(&pl->mu);
+	return n;
+}
+
 int fnvm_pool_take(struct fnvm_pool *pl, struct fnvm_vm *out)
 {
 	pthread_mutex_lock(&pl->mu);
