@@ -11,7 +11,7 @@ set -euo pipefail
 packages=(
     build-essential meson ninja-build pkg-config musl-tools
     libjansson-dev libmicrohttpd-dev libcmocka-dev libseccomp-dev
-    python3 python3-pytest dpkg-dev curl
+    python3 python3-pytest dpkg-dev curl clang-format
 )
 
 for arg in "$@"; do

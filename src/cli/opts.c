@@ -128,6 +128,8 @@ int fn_status_for_error(const struct nb_error *err)
 		return FNVM_STATUS_BAD_PROGRAM;
 	case NB_EINVAL:
 		return FNVM_STATUS_USAGE;
+	case NB_EHOSTFILE:
+		return FNVM_STATUS_CHANNEL;
 	default:
 		return FNVM_STATUS_INTERNAL;
 	}

@@ -54,6 +54,7 @@ const char *nb_errcode_name(enum nb_errcode code)
 	    [NB_EFORMAT] = "bad-format",
 	    [NB_ERESOURCE] = "resource",
 	    [NB_EKVM] = "kvm",
+	    [NB_EHOSTFILE] = "host-file",
 	    [NB_EINTERNAL] = "internal",
 	};
 	if ((unsigned)code < sizeof(names) / sizeof(names[0]) && names[code])

@@ -18,6 +18,7 @@ enum nb_errcode {
 	NB_EFORMAT,   /* a file exists but is not in an accepted format */
 	NB_ERESOURCE, /* out of memory, file descriptors, ... */
 	NB_EKVM,      /* /dev/kvm is missing or refused an operation */
+	NB_EHOSTFILE, /* a host file named by the configuration (not the program) is unusable */
 	NB_EINTERNAL,
 };
 

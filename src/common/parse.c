@@ -52,8 +52,8 @@ static int parse_fixed(const char **sp, uint64_t *whole_out, uint64_t *frac_nano
 /* whole.frac * mult, rounded down, or -ERANGE */
 static int scale_fixed(uint64_t whole, uint64_t frac_nano, uint64_t mult, uint64_t *out)
 {
-	unsigned __int128 r = (unsigned __int128)whole * mult +
-			      (unsigned __int128)frac_nano * mult / 1000000000ull;
+	unsigned __int128 r =
+	    (unsigned __int128)whole * mult + (unsigned __int128)frac_nano * mult / 1000000000ull;
 	if (r > UINT64_MAX)
 		return -ERANGE;
 	*out = (uint64_t)r;

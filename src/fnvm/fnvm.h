@@ -90,6 +90,7 @@ enum fnvm_outcome {
 };
 
 /* Exit statuses of `nubis run` for outcomes other than a normal exit. */
+#define FNVM_STATUS_CHANNEL	  119 /* a channel's host file cannot be used */
 #define FNVM_STATUS_INTERNAL	  120
 #define FNVM_STATUS_OUTPUT_LIMIT  121
 #define FNVM_STATUS_SYSCALL_LIMIT 122

@@ -101,25 +101,25 @@ static int read_file(const char *path, uint8_t **out, size_t *len, struct nb_err
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		return nb_error_set(err, e == ENOENT ? NB_ENOENT : NB_EINVAL, "%s: %s", path,
+		return nb_error_set(err, e == ENOENT || e == ENOTDIR ? NB_ENOENT : NB_EFORMAT, "%s",
 				    strerror(e));
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return nb_error_set(err, NB_EFORMAT, "%s: not a regular file", path);
+		return nb_error_set(err, NB_EFORMAT, "not a regular file");
 	}
 	if ((uint64_t)st.st_size > MAX_PROGRAM_SIZE) {
 		close(fd);
 		return nb_error_set(err, NB_EFORMAT,
-				    "%s: %lld bytes is larger than the %llu-byte limit", path,
+				    "%lld bytes is larger than the %llu-byte limit",
 				    (long long)st.st_size, MAX_PROGRAM_SIZE);
 	}
 	size_t n = (size_t)st.st_size;
 	uint8_t *b = malloc(n ? n : 1);
 	if (!b) {
 		close(fd);
-		return nb_error_set(err, NB_ERESOURCE, "out of memory reading %s", path);
+		return nb_error_set(err, NB_ERESOURCE, "out of memory reading the program");
 	}
 	size_t got = 0;
 	while (got < n) {
@@ -129,7 +129,7 @@ static int read_file(const char *path, uint8_t **out, size_t *len, struct nb_err
 		if (r <= 0) {
 			free(b);
 			close(fd);
-			return nb_error_set(err, NB_EFORMAT, "%s: short read", path);
+			return nb_error_set(err, NB_EFORMAT, "short read");
 		}
 		got += (size_t)r;
 	}
@@ -139,9 +139,10 @@ static int read_file(const char *path, uint8_t **out, size_t *len, struct nb_err
 	return 0;
 }
 
-static int open_channels(struct fnvm_program *p, struct nb_error *err)
+/* Check the channel declarations; no host file is touched. */
+static int check_channels(struct fnvm_program *p, const struct fnvm_config *cfg,
+			  struct nb_error *err)
 {
-	const struct fnvm_config *cfg = &p->cfg;
 	p->chans = calloc(cfg->nchannels ? cfg->nchannels : 1, sizeof(*p->chans));
 	if (!p->chans)
 		return nb_error_set(err, NB_ERESOURCE, "out of memory");
@@ -150,6 +151,7 @@ static int open_channels(struct fnvm_program *p, struct nb_error *err)
 		const struct fnvm_channel_spec *s = &cfg->channels[i];
 		struct fnvm_chan *c = &p->chans[i];
 		c->fd = -1;
+		p->nchans = i + 1;
 		char norm[FNVM_PATH_MAX + 1];
 		if (!s->guest_path || fnvm_path_norm("/", s->guest_path, norm, sizeof(norm)) < 0 ||
 		    !strcmp(norm, "/"))
@@ -168,37 +170,75 @@ static int open_channels(struct fnvm_program *p, struct nb_error *err)
 					    "channel %s: write channels are not allowed here "
 					    "(requests would share the file)",
 					    norm);
+		if (!s->host_path || !*s->host_path)
+			return nb_error_set(err, NB_EINVAL, "channel %s: empty host path", norm);
 		c->guest_path = strdup(norm);
-		c->host_path = strdup(s->host_path ? s->host_path : "");
+		c->host_path = strdup(s->host_path);
 		c->mode = s->mode;
-		p->nchans = i + 1;
 		if (!c->guest_path || !c->host_path)
 			return nb_error_set(err, NB_ERESOURCE, "out of memory");
-		int flags = O_CLOEXEC | O_NOCTTY;
-		if (s->mode == FNVM_CHAN_READ)
-			flags |= O_RDONLY;
-		else if (s->mode == FNVM_CHAN_WRITE)
-			flags |= O_WRONLY | O_CREAT | O_TRUNC;
-		else
-			flags |= O_WRONLY | O_CREAT | O_APPEND;
-		c->fd = open(c->host_path, flags, 0644);
-		if (c->fd < 0) {
-			int e = errno;
-			return nb_error_set(err, e == ENOENT ? NB_ENOENT : NB_EINVAL,
-					    "channel %s: cannot open host file %s: %s", norm,
-					    c->host_path, strerror(e));
-		}
-		struct stat st;
-		if (fstat(c->fd, &st) < 0)
-			return nb_error_sys(err, errno, "channel %s: fstat %s", norm, c->host_path);
-		if (S_ISDIR(st.st_mode))
-			return nb_error_set(err, NB_EINVAL,
-					    "channel %s: host path %s is a directory", norm,
-					    c->host_path);
-		c->seekable = S_ISREG(st.st_mode) && s->mode != FNVM_CHAN_APPEND;
-		c->size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 	}
 	return 0;
+}
+
+static int open_one(struct fnvm_chan *c, int *created, struct nb_error *err)
+{
+	int flags = O_CLOEXEC | O_NOCTTY;
+	*created = 0;
+	if (c->mode == FNVM_CHAN_READ) {
+		c->fd = open(c->host_path, flags | O_RDONLY);
+	} else {
+		flags |= O_WRONLY | (c->mode == FNVM_CHAN_APPEND ? O_APPEND : 0);
+		c->fd = open(c->host_path, flags | O_CREAT | O_EXCL, 0644);
+		if (c->fd >= 0)
+			*created = 1;
+		else if (errno == EEXIST)
+			c->fd = open(c->host_path, flags);
+	}
+	if (c->fd < 0)
+		return nb_error_set(err, NB_EHOSTFILE, "channel %s: cannot open host file %s: %s",
+				    c->guest_path, c->host_path, strerror(errno));
+	struct stat st;
+	if (fstat(c->fd, &st) < 0)
+		return nb_error_set(err, NB_EHOSTFILE, "channel %s: fstat %s: %s", c->guest_path,
+				    c->host_path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return nb_error_set(err, NB_EHOSTFILE, "channel %s: host path %s is a directory",
+				    c->guest_path, c->host_path);
+	c->seekable = S_ISREG(st.st_mode) && c->mode != FNVM_CHAN_APPEND;
+	c->size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+	return 0;
+}
+
+/* Open the channels' host files, read channels first. Write channels are
+ * truncated only once every channel is open, and a failure removes the files
+ * it created, so a failed start never destroys or leaves behind a file. */
+static int open_channels(struct fnvm_program *p, struct nb_error *err)
+{
+	uint8_t *created = calloc(p->nchans + 1, 1);
+	if (!created)
+		return nb_error_set(err, NB_ERESOURCE, "out of memory");
+	int rc = 0;
+	for (int pass = 0; pass < 2 && !rc; pass++)
+		for (size_t i = 0; i < p->nchans && !rc; i++) {
+			struct fnvm_chan *c = &p->chans[i];
+			int cr;
+			if ((c->mode == FNVM_CHAN_READ) != (pass == 0))
+				continue;
+			rc = open_one(c, &cr, err);
+			created[i] = (uint8_t)cr;
+		}
+	for (size_t i = 0; i < p->nchans; i++) {
+		struct fnvm_chan *c = &p->chans[i];
+		if (rc && created[i])
+			unlink(c->host_path);
+		else if (!rc && c->mode == FNVM_CHAN_WRITE && !created[i] && c->seekable &&
+			 ftruncate(c->fd, 0) < 0)
+			rc = nb_error_set(err, NB_EHOSTFILE, "channel %s: truncating %s: %s",
+					  c->guest_path, c->host_path, strerror(errno));
+	}
+	free(created);
+	return rc;
 }
 
 static uint32_t host_hwcap(const struct kvmhost *k)
@@ -280,10 +320,8 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 		goto oom;
 	p->cfg.argv = p->argv_store;
 	p->cfg.envp = p->envp_store;
-	p->cfg.channels = cfg->channels; /* used by open_channels only */
-	if (open_channels(p, err) < 0)
+	if (check_channels(p, cfg, err) < 0)
 		goto fail;
-	p->cfg.channels = NULL;
 	p->cfg.nchannels = p->nchans;
 
 	if (read_file(path, &img, &len, err) < 0)
@@ -360,6 +398,9 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 	p->stack_len = mem - sp;
 	/* keep only the used tail of the blob */
 	memmove(p->stack_blob, p->stack_blob + (cap - p->stack_len), p->stack_len);
+	/* last: the only step with effects on the host's files */
+	if (open_channels(p, err) < 0)
+		goto fail;
 	free(img);
 	*out = p;
 	return 0;

@@ -380,7 +380,8 @@ void fnvm_result_report(const struct fnvm_result *r, FILE *f)
 	for (unsigned nr = 0; nr < FNVM_NSYSCALLS; nr++) {
 		if (!r->counts[nr])
 			continue;
-		const char *name = fnvm_syscall_name(nr);
+		const char *name =
+		    nr == FNVM_NSYSCALLS - 1 ? "numbers >= 1023" : fnvm_syscall_name(nr);
 		fprintf(f, "nubis: trace: %6u  %s (%u)%s\n", r->counts[nr], name ? name : "?", nr,
 			r->enosys[nr] ? "  unsupported: ENOSYS" : "");
 	}

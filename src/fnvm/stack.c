@@ -86,31 +86,38 @@ uint64_t fnvm_stack_build(uint8_t *buf, uint64_t cap, uint64_t top, char *const 
 		return 0;
 	b.pos = pos - pad;
 	uint64_t sp = b.pos - words * 8;
-	uint64_t *w = (uint64_t *)(void *)(b.buf + (sp - b.lo));
+	/* stored word by word with memcpy: buf need not be 8-byte aligned */
+	uint8_t *w = b.buf + (sp - b.lo);
 	size_t k = 0;
-	w[k++] = argc;
+#define PUT(v)                                                                                     \
+	do {                                                                                       \
+		uint64_t v_ = (v);                                                                 \
+		memcpy(w + 8 * k++, &v_, 8);                                                       \
+	} while (0)
+	PUT(argc);
 	uint64_t a = strs_lo;
 	for (size_t i = 0; i < argc; i++) {
-		w[k++] = a;
+		PUT(a);
 		a += strlen(argv[i]) + 1;
 	}
-	w[k++] = 0;
+	PUT(0);
 	for (size_t i = 0; i < envc; i++) {
-		w[k++] = a;
+		PUT(a);
 		a += strlen(envp[i]) + 1;
 	}
-	w[k++] = 0;
+	PUT(0);
 	for (size_t i = 0; i < nauxv; i++) {
-		w[k++] = auxv_pairs[2 * i];
-		w[k++] = auxv_pairs[2 * i + 1];
+		PUT(auxv_pairs[2 * i]);
+		PUT(auxv_pairs[2 * i + 1]);
 	}
-	w[k++] = AT_RANDOM;
-	w[k++] = a_random;
-	w[k++] = AT_EXECFN;
-	w[k++] = a_execfn;
-	w[k++] = AT_PLATFORM;
-	w[k++] = a_platform;
-	w[k++] = AT_NULL;
-	w[k++] = 0;
+	PUT(AT_RANDOM);
+	PUT(a_random);
+	PUT(AT_EXECFN);
+	PUT(a_execfn);
+	PUT(AT_PLATFORM);
+	PUT(a_platform);
+	PUT(AT_NULL);
+	PUT(0);
+#undef PUT
 	return sp;
 }

@@ -1463,10 +1463,11 @@ void fnvm_syscall(struct fnvm_proc *p, struct kvm_regs *regs)
 	p->vclock_ns += FNVM_TICK_NS;
 	long ret = dispatch(p, nr, regs);
 	struct fnvm_result *res = p->res;
-	if (res->counts && nr < FNVM_NSYSCALLS) {
-		res->counts[nr]++;
+	if (res->counts) {
+		uint64_t slot = nr < FNVM_NSYSCALLS ? nr : FNVM_NSYSCALLS - 1;
+		res->counts[slot]++;
 		if (ret == -ENOSYS)
-			res->enosys[nr]++;
+			res->enosys[slot]++;
 	}
 	regs->rax = (uint64_t)ret;
 }

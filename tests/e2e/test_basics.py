@@ -1,0 +1,111 @@
+"""Hello world, arguments, environment, exit statuses, standard input."""
+
+import os
+
+import pytest
+
+from conftest import BUILD, guest_path, run
+
+
+@pytest.mark.parametrize("libc", ["musl", "glibc"])
+def test_hello_example(hello_example, libc):
+    r = run(hello_example(libc))
+    assert r.status == 0, r.describe()
+    assert r.out == f"hello from nubis ({libc})\n", r.describe()
+    assert r.stderr == "", r.describe()
+
+
+def test_hello(prog):
+    r = run(prog, "hello")
+    assert r.status == 0, r.describe()
+    assert r.out == "hello from nubis\n", r.describe()
+    assert r.stderr == ""
+
+
+def test_args_and_env(prog):
+    r = run("--env", "A=1", "--env", "B=x=y", "--env", "EMPTY=", prog,
+            "args", "a b", "", "--not-an-option", "ünïcode")
+    assert r.status == 0, r.describe()
+    assert r.out.splitlines() == [
+        "argc=6",
+        f"argv[0]={prog}",
+        "argv[1]=args",
+        "argv[2]=a b",
+        "argv[3]=",
+        "argv[4]=--not-an-option",
+        "argv[5]=ünïcode",
+        "env=A=1",
+        "env=B=x=y",
+        "env=EMPTY=",
+    ], r.describe()
+
+
+def test_environment_empty_by_default(prog):
+    """The host's environment does not reach the guest."""
+    env = dict(os.environ, NUBIS_E2E_HOST_SECRET="do-not-leak")
+    r = run(prog, "args", env=env)
+    assert r.status == 0, r.describe()
+    assert r.out.splitlines() == ["argc=2", f"argv[0]={prog}", "argv[1]=args"], r.describe()
+
+
+def test_argv0_is_program_as_given(libc):
+    """argv[0] is PROGRAM exactly as written on the command line (relative here)."""
+    rel = f"tests/guest/nubis-test-{libc}"
+    r = run(rel, "args", cwd=BUILD)
+    assert r.status == 0, r.describe()
+    assert r.kv["argv[0]"] == rel
+
+
+def test_options_after_program_go_to_the_program(prog):
+    r = run(prog, "args", "--memory", "3M", "--env", "X=1")
+    assert r.status == 0, r.describe()
+    assert "argv[2]=--memory" in r.out.splitlines()
+    assert "env=X=1" not in r.out
+
+
+@pytest.mark.parametrize("code,want", [(0, 0), (1, 1), (7, 7), (255, 255), (256, 0), (300, 44)])
+def test_exit_status(prog, code, want):
+    r = run(prog, "exit", str(code))
+    assert r.status == want, r.describe()
+    assert r.stderr == "", "a normal exit prints nothing" + r.describe()
+
+
+def test_guest_usage_error_status(musl_prog):
+    r = run(musl_prog, "no-such-behaviour")
+    assert r.status == 64, r.describe()
+    assert "unknown behaviour" in r.stderr
+
+
+def test_stdin_cat(prog):
+    data = bytes(range(256)) * 4096 + b"tail without newline"  # 1 MiB + a bit, NULs included
+    r = run(prog, "cat", input=data)
+    assert r.status == 0, r.describe()
+    assert r.stdout == data
+
+
+def test_stdin_empty(prog):
+    r = run(prog, "cat", input=b"")
+    assert r.status == 0, r.describe()
+    assert r.stdout == b""
+
+
+def test_stderr_passthrough(musl_prog):
+    """The guest's stderr is nubis's stderr, separate from stdout."""
+    r = run(musl_prog, "copy", "/nonexistent-in", "/out")
+    assert r.status == 2, r.describe()
+    assert r.stdout == b""
+    assert "open /nonexistent-in: No such file or directory" in r.stderr
+
+
+def test_help():
+    r = run("--help")
+    assert r.status == 0
+    assert "usage: nubis run" in r.out
+
+
+def test_many_runs_in_a_row():
+    """Each run is a fresh VM; a burst of them all behave the same."""
+    p = guest_path("musl")
+    for i in range(20):
+        r = run(p, "exit", str(i))
+        assert r.status == i, r.describe()
