@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "../core/kvmhost.h"
 #include "../fnvm/fnvm.h"
 
 struct cli_cmd {
@@ -61,5 +62,9 @@ enum {
 
 /* Exit status for a failed program creation. */
 int fn_status_for_error(const struct nb_error *err);
+/* Open KVM and prepare PROGRAM (prog_argv[0]) with the options' config.
+ * Returns 0, or an exit status after printing why. The caller closes @kvm
+ * (if its fd is >= 0) and destroys *@prog. */
+int fn_load(struct fn_opts *o, char **prog_argv, struct kvmhost *kvm, struct fnvm_program **prog);
 
 #endif

@@ -54,20 +54,9 @@ int cmd_run_main(int argc, char **argv)
 		cmd_run_usage(stderr);
 		goto out;
 	}
-	o.env[o.nenv] = NULL;
-	o.cfg.argv = argv + optind;
-	o.cfg.envp = o.env;
 	signal(SIGPIPE, SIG_IGN);
-	if (kvmhost_open(&kvm, &err) < 0) {
-		fprintf(stderr, "nubis: %s\n", err.msg);
-		status = FNVM_STATUS_INTERNAL;
+	if ((status = fn_load(&o, argv + optind, &kvm, &prog)))
 		goto out;
-	}
-	if (fnvm_program_create(&kvm, argv[optind], &o.cfg, &prog, &err) < 0) {
-		fprintf(stderr, "nubis: %s: %s\n", argv[optind], err.msg);
-		status = fn_status_for_error(&err);
-		goto out;
-	}
 	if (fnvm_runner_create(&rn, &err) < 0) {
 		fprintf(stderr, "nubis: %s\n", err.msg);
 		status = FNVM_STATUS_INTERNAL;

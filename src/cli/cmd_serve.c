@@ -96,9 +96,6 @@ int cmd_serve_main(int argc, char **argv)
 		cmd_serve_usage(stderr);
 		goto out;
 	}
-	o.env[o.nenv] = NULL;
-	o.cfg.argv = argv + optind;
-	o.cfg.envp = o.env;
 	if (o.cfg.trace) {
 		fprintf(stderr, "nubis serve: --trace is for nubis run\n");
 		goto out;
@@ -110,16 +107,8 @@ int cmd_serve_main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (kvmhost_open(&kvm, &err) < 0) {
-		fprintf(stderr, "nubis: %s\n", err.msg);
-		status = FNVM_STATUS_INTERNAL;
+	if ((status = fn_load(&o, argv + optind, &kvm, &prog)))
 		goto out;
-	}
-	if (fnvm_program_create(&kvm, argv[optind], &o.cfg, &prog, &err) < 0) {
-		fprintf(stderr, "nubis: %s: %s\n", argv[optind], err.msg);
-		status = fn_status_for_error(&err);
-		goto out;
-	}
 	if (fnvm_server_start(prog, &sc, &srv, &err) < 0) {
 		fprintf(stderr, "nubis: %s\n", err.msg);
 		status = err.code == NB_EINVAL ? FNVM_STATUS_USAGE : FNVM_STATUS_INTERNAL;

@@ -134,3 +134,20 @@ int fn_status_for_error(const struct nb_error *err)
 		return FNVM_STATUS_INTERNAL;
 	}
 }
+
+int fn_load(struct fn_opts *o, char **prog_argv, struct kvmhost *kvm, struct fnvm_program **prog)
+{
+	struct nb_error err;
+	o->env[o->nenv] = NULL;
+	o->cfg.argv = prog_argv;
+	o->cfg.envp = o->env;
+	if (kvmhost_open(kvm, &err) < 0) {
+		fprintf(stderr, "nubis: %s\n", err.msg);
+		return FNVM_STATUS_INTERNAL;
+	}
+	if (fnvm_program_create(kvm, prog_argv[0], &o->cfg, prog, &err) < 0) {
+		fprintf(stderr, "nubis: %s: %s\n", prog_argv[0], err.msg);
+		return fn_status_for_error(&err);
+	}
+	return 0;
+}

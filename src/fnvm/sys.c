@@ -711,27 +711,30 @@ static int stat_target(struct fnvm_proc *p, long dirfd, uint64_t path_a, long fl
 	return fd_kind(p, dirfd, k, idx);
 }
 
-static long sys_stat(struct fnvm_proc *p, long dirfd, uint64_t path_a, uint64_t buf, long flags)
+/* The synthesized stat of what (dirfd, path or fd) names. */
+static int stat_of(struct fnvm_proc *p, long dirfd, uint64_t path_a, long flags, struct stat *st)
 {
 	enum lookup_kind k;
 	int idx = 0;
 	int rc = stat_target(p, dirfd, path_a, flags, &k, &idx);
-	if (rc)
-		return rc;
+	if (!rc)
+		fill_stat(p, k, idx, st);
+	return rc;
+}
+
+static long sys_stat(struct fnvm_proc *p, long dirfd, uint64_t path_a, uint64_t buf, long flags)
+{
 	struct stat st;
-	fill_stat(p, k, idx, &st);
-	return copy_out(p, buf, &st, sizeof(st));
+	int rc = stat_of(p, dirfd, path_a, flags, &st);
+	return rc ? rc : copy_out(p, buf, &st, sizeof(st));
 }
 
 static long sys_statx(struct fnvm_proc *p, long dirfd, uint64_t path_a, long flags, uint64_t buf)
 {
-	enum lookup_kind k;
-	int idx = 0;
-	int rc = stat_target(p, dirfd, path_a, flags, &k, &idx);
+	struct stat st;
+	int rc = stat_of(p, dirfd, path_a, flags, &st);
 	if (rc)
 		return rc;
-	struct stat st;
-	fill_stat(p, k, idx, &st);
 	struct statx sx;
 	memset(&sx, 0, sizeof(sx));
 	sx.stx_mask = STATX_BASIC_STATS;
