@@ -140,7 +140,7 @@ for prog in "${PROGRAMS[@]}"; do
     row "$prog" "fork+exec+wait (host, small launcher)" "$fe50" "$fe99" "$fe50"
     row "$prog" "posix_spawn+wait (host, small launcher)" "$sp50" "$sp99" "$fe50"
 
-    section "$prog: in-process API (fnvm_bench: prepared pooled VM; fork+exec here runs inside the big monitor process)"
+    section "$prog: in-process API (fnvm_bench: a request that finds a prepared, pooled VM)"
     run "$TMP/api-$prog" 60 "$FNVM_BENCH" "$bin" "$N_API" || true
     read -r w50 w99 < <(pick "$TMP/api-$prog" "nubis request (prepared VM)")
     read -r f50 f99 < <(pick "$TMP/api-$prog" "nubis request -> first exit")

@@ -3,8 +3,8 @@
  * The host's KVM: /dev/kvm, its capabilities and its flavour.
  *
  * One struct kvmhost per process is typical, but nothing is global: tests may
- * open several. After kvmhost_open() the struct is read-only except for the
- * learned fields marked atomic, so it may be shared between threads.
+ * open several. After kvmhost_open() the struct is read-only, so it may be shared
+ * between threads.
  */
 #ifndef NUBIS_CORE_KVMHOST_H
 #define NUBIS_CORE_KVMHOST_H

@@ -186,7 +186,13 @@ static int open_one(struct fnvm_chan *c, int *created, struct nb_error *err)
 	int flags = O_CLOEXEC | O_NOCTTY;
 	*created = 0;
 	if (c->mode == FNVM_CHAN_READ) {
-		c->fd = open(c->host_path, flags | O_RDONLY);
+		/* O_NONBLOCK so that a FIFO does not hold the start waiting for a
+		 * writer; reads block again (and honour --timeout) once it is off */
+		c->fd = open(c->host_path, flags | O_RDONLY | O_NONBLOCK);
+		if (c->fd >= 0 && fcntl(c->fd, F_SETFL, 0) < 0) {
+			close(c->fd);
+			c->fd = -1;
+		}
 	} else {
 		flags |= O_WRONLY | (c->mode == FNVM_CHAN_APPEND ? O_APPEND : 0);
 		c->fd = open(c->host_path, flags | O_CREAT | O_EXCL, 0644);
