@@ -5,7 +5,14 @@
 #include <string.h>
 
 #include "../core/kvmhost.h"
+#include "../fnvm/sandbox.h"
 #include "cli.h"
+
+static int sandbox_run(void *arg, struct nb_error *err)
+{
+	(void)arg;
+	return fnvm_sandbox_apply(FNVM_SANDBOX_RUN, err);
+}
 
 void cmd_run_usage(FILE *out)
 {
@@ -62,6 +69,7 @@ int cmd_run_main(int argc, char **argv)
 		status = FNVM_STATUS_INTERNAL;
 		goto out;
 	}
+	fnvm_runner_on_ready(rn, sandbox_run, NULL);
 	struct fnvm_stdio io = {.in_fd = 0, .out = {.fd = 1}, .err = {.fd = 2}};
 	struct fnvm_result res;
 	if (fnvm_run(rn, prog, NULL, &io, &res, &err) < 0) {

@@ -7,6 +7,7 @@
 
 #include "../common/parse.h"
 #include "../core/kvmhost.h"
+#include "../fnvm/sandbox.h"
 #include "../fnvm/serve.h"
 #include "cli.h"
 
@@ -112,6 +113,11 @@ int cmd_serve_main(int argc, char **argv)
 	if (fnvm_server_start(prog, &sc, &srv, &err) < 0) {
 		fprintf(stderr, "nubis: %s\n", err.msg);
 		status = err.code == NB_EINVAL ? FNVM_STATUS_USAGE : FNVM_STATUS_INTERNAL;
+		goto out;
+	}
+	if (fnvm_sandbox_apply(FNVM_SANDBOX_SERVE, &err) < 0) {
+		fprintf(stderr, "nubis: %s\n", err.msg);
+		status = FNVM_STATUS_INTERNAL;
 		goto out;
 	}
 	fprintf(stderr, "nubis: serving %s on %s\n", argv[optind], sc.listen);

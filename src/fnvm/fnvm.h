@@ -120,6 +120,11 @@ struct fnvm_runner;
 /* A runner belongs to the thread that created it. */
 int fnvm_runner_create(struct fnvm_runner **out, struct nb_error *err);
 void fnvm_runner_destroy(struct fnvm_runner *r);
+/* Have @fn(@arg, err) called once, on the runner's thread, when the first
+ * request's VM is ready and before any guest code runs: the place to install
+ * a sandbox. If it fails, that fnvm_run() fails with its error. */
+void fnvm_runner_on_ready(struct fnvm_runner *r, int (*fn)(void *arg, struct nb_error *err),
+			  void *arg);
 
 struct fnvm_pool;
 /* Keep up to @depth prepared VMs; @threads background preparers (>= 1). */

@@ -39,7 +39,16 @@ static void install_handler(void)
 
 struct fnvm_runner {
 	timer_t timer;
+	int (*on_ready)(void *arg, struct nb_error *err);
+	void *on_ready_arg;
 };
+
+void fnvm_runner_on_ready(struct fnvm_runner *r, int (*fn)(void *arg, struct nb_error *err),
+			  void *arg)
+{
+	r->on_ready = fn;
+	r->on_ready_arg = arg;
+}
 
 int fnvm_runner_create(struct fnvm_runner **out, struct nb_error *err)
 {
@@ -346,6 +355,19 @@ int fnvm_run(struct fnvm_runner *rn, struct fnvm_program *p, struct fnvm_pool *p
 			fnvm_vm_release(&v);
 		fnvm_result_release(res);
 		return nb_error_set(err, NB_ERESOURCE, "out of memory");
+	}
+	if (rn->on_ready) {
+		int (*fn)(void *, struct nb_error *) = rn->on_ready;
+		rn->on_ready = NULL;
+		if (fn(rn->on_ready_arg, err) < 0) {
+			fnvm_proc_fini(&proc);
+			if (pool)
+				fnvm_pool_retire(pool, &v);
+			else
+				fnvm_vm_release(&v);
+			fnvm_result_release(res);
+			return -1;
+		}
 	}
 	if (p->cfg.timeout_ns) {
 		proc.deadline_ns = res->t_start_ns + p->cfg.timeout_ns;

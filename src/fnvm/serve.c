@@ -94,7 +94,7 @@ struct fnvm_server {
 	unsigned pending;
 	int stop;
 	pthread_t *workers;
-	unsigned nworkers;
+	unsigned nworkers, workers_ready;
 	uint64_t served, refused;
 };
 
@@ -117,11 +117,16 @@ static void *worker_main(void *arg)
 	struct fnvm_server *s = arg;
 	struct fnvm_runner *rn = NULL;
 	struct nb_error err;
-	if (fnvm_runner_create(&rn, &err) < 0) {
+	int ok = fnvm_runner_create(&rn, &err) == 0;
+	if (!ok)
 		nb_log(NB_LOG_ERROR, "worker: %s", err.msg);
+	pthread_mutex_lock(&s->mu);
+	s->workers_ready++; /* set up: fnvm_server_start may return (and a sandbox follow) */
+	pthread_cond_broadcast(&s->cv);
+	if (!ok) {
+		pthread_mutex_unlock(&s->mu);
 		return NULL;
 	}
-	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->head && !s->stop)
 			pthread_cond_wait(&s->cv, &s->mu);
@@ -410,6 +415,10 @@ int fnvm_server_start(struct fnvm_program *p, const struct fnvm_server_config *c
 		}
 		s->nworkers++;
 	}
+	pthread_mutex_lock(&s->mu);
+	while (s->workers_ready < s->nworkers)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
 	s->mhd = s->mhd_api.start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 		MHD_USE_ITC,
