@@ -22,64 +22,60 @@ int fnvm_sandbox_apply(enum fnvm_sandbox_kind kind, struct nb_error *err)
 
 /* Calls every monitor thread makes once it runs guests. */
 static const int common_calls[] = {
-	SCMP_SYS(read),           /* stdin, read channels, eventfds */
-	SCMP_SYS(write),          /* stdout/stderr, write channels, eventfds */
-	SCMP_SYS(pread64),        /* seekable read channels */
-	SCMP_SYS(pwrite64),       /* seekable write channels */
-	SCMP_SYS(fstat),          /* channel size for stat and SEEK_END */
-	SCMP_SYS(newfstatat),     /* the same through glibc */
-	SCMP_SYS(ftruncate),      /* O_TRUNC on a write channel */
-	SCMP_SYS(madvise),        /* munmap/madvise of guest memory: drop pages */
-	SCMP_SYS(brk),            /* malloc */
-	SCMP_SYS(munmap),         /* free, VM teardown */
-	SCMP_SYS(mremap),         /* realloc of output buffers */
-	SCMP_SYS(close),          /* VM teardown */
-	SCMP_SYS(futex),          /* locks, condition variables */
-	SCMP_SYS(timer_settime),  /* the per-request timeout */
-	SCMP_SYS(timer_delete),   /* runner teardown */
-	SCMP_SYS(rt_sigreturn),   /* return from the timeout signal's handler */
-	SCMP_SYS(rt_sigprocmask), /* glibc around abort() */
-	SCMP_SYS(getpid),         /* abort() */
-	SCMP_SYS(gettid),         /* abort() */
-	SCMP_SYS(tgkill),         /* abort() on a failed assertion */
-	SCMP_SYS(clock_gettime),  /* when the vDSO is not used */
-	SCMP_SYS(restart_syscall),
-	SCMP_SYS(rseq),           /* a thread started just before the filter registers */
-	SCMP_SYS(set_robust_list), /* ... and sets up its robust futex list */
+    SCMP_SYS(read),	      /* stdin, read channels, eventfds */
+    SCMP_SYS(write),	      /* stdout/stderr, write channels, eventfds */
+    SCMP_SYS(pread64),	      /* seekable read channels */
+    SCMP_SYS(pwrite64),	      /* seekable write channels */
+    SCMP_SYS(fstat),	      /* channel size for stat and SEEK_END */
+    SCMP_SYS(newfstatat),     /* the same through glibc */
+    SCMP_SYS(ftruncate),      /* O_TRUNC on a write channel */
+    SCMP_SYS(madvise),	      /* munmap/madvise of guest memory: drop pages */
+    SCMP_SYS(brk),	      /* malloc */
+    SCMP_SYS(munmap),	      /* free, VM teardown */
+    SCMP_SYS(mremap),	      /* realloc of output buffers */
+    SCMP_SYS(close),	      /* VM teardown */
+    SCMP_SYS(futex),	      /* locks, condition variables */
+    SCMP_SYS(timer_settime),  /* the per-request timeout */
+    SCMP_SYS(timer_delete),   /* runner teardown */
+    SCMP_SYS(rt_sigreturn),   /* return from the timeout signal's handler */
+    SCMP_SYS(rt_sigprocmask), /* glibc around abort() */
+    SCMP_SYS(getpid),	      /* abort() */
+    SCMP_SYS(gettid),	      /* abort() */
+    SCMP_SYS(tgkill),	      /* abort() on a failed assertion */
+    SCMP_SYS(clock_gettime),  /* when the vDSO is not used */
+    SCMP_SYS(restart_syscall),
+    SCMP_SYS(rseq),	       /* a thread started just before the filter registers */
+    SCMP_SYS(set_robust_list), /* ... and sets up its robust futex list */
 #ifdef __SANITIZE_ADDRESS__
-	SCMP_SYS(sigaltstack),    /* AddressSanitizer's per-thread signal stacks */
+    SCMP_SYS(sigaltstack),     /* AddressSanitizer's per-thread signal stacks */
 #endif
-	SCMP_SYS(exit),           /* thread exit */
-	SCMP_SYS(exit_group),
+    SCMP_SYS(exit),	       /* thread exit */
+    SCMP_SYS(exit_group),
 };
 
 /* A server also makes VMs, answers HTTP and waits for its stop signal. */
 static const int serve_calls[] = {
-	SCMP_SYS(epoll_wait),      /* libmicrohttpd's event loop */
-	SCMP_SYS(epoll_ctl),
-	SCMP_SYS(accept4),         /* new connections */
-	SCMP_SYS(accept),
-	SCMP_SYS(recvfrom),        /* requests */
-	SCMP_SYS(recvmsg),
-	SCMP_SYS(sendto),          /* responses */
-	SCMP_SYS(sendmsg),
-	SCMP_SYS(writev),
-	SCMP_SYS(shutdown),
-	SCMP_SYS(setsockopt),      /* per-connection socket options */
-	SCMP_SYS(getsockopt),
-	SCMP_SYS(getsockname),
-	SCMP_SYS(fcntl),           /* non-blocking connections */
-	SCMP_SYS(mprotect),        /* malloc arenas of worker threads (no PROT_EXEC: below) */
-	SCMP_SYS(rt_sigtimedwait), /* sigwait for SIGINT/SIGTERM */
-	SCMP_SYS(unlink),          /* remove the Unix socket at stop */
-	SCMP_SYS(sched_yield),
+    SCMP_SYS(epoll_wait),			   /* libmicrohttpd's event loop */
+    SCMP_SYS(epoll_ctl),       SCMP_SYS(accept4),  /* new connections */
+    SCMP_SYS(accept),	       SCMP_SYS(recvfrom), /* requests */
+    SCMP_SYS(recvmsg),	       SCMP_SYS(sendto),   /* responses */
+    SCMP_SYS(sendmsg),	       SCMP_SYS(writev),
+    SCMP_SYS(shutdown),	       SCMP_SYS(setsockopt), /* per-connection socket options */
+    SCMP_SYS(getsockopt),      SCMP_SYS(getsockname),
+    SCMP_SYS(fcntl),	       /* non-blocking connections */
+    SCMP_SYS(mprotect),	       /* malloc arenas of worker threads (no PROT_EXEC: below) */
+    SCMP_SYS(rt_sigtimedwait), /* sigwait for SIGINT/SIGTERM */
+    SCMP_SYS(unlink),	       /* remove the Unix socket at stop */
+    SCMP_SYS(sched_yield),
 };
 
 /* ioctl requests the monitor makes after setup. */
 static const unsigned long run_ioctls[] = {KVM_RUN, KVM_SET_MSRS, KVM_GET_SREGS};
 static const unsigned long serve_ioctls[] = {
-	KVM_CREATE_VM, KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU, KVM_SET_CPUID2,
-	KVM_SET_SREGS, KVM_SET_REGS, KVM_SET_XCRS,
+    KVM_CREATE_VM,   KVM_SET_USER_MEMORY_REGION,
+    KVM_CREATE_VCPU, KVM_SET_CPUID2,
+    KVM_SET_SREGS,   KVM_SET_REGS,
+    KVM_SET_XCRS,
 };
 
 int fnvm_sandbox_apply(enum fnvm_sandbox_kind kind, struct nb_error *err)
