@@ -49,3 +49,29 @@ def test_write_channel_state_not_shared(musl_prog, tmp_path):
                 "copy", "/in", "/out")
         assert r.status == 0, r.describe()
     assert dst.read_bytes() == b"once\n"
+
+
+def _seccomp_mode(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("Seccomp:"):
+            return int(line.split()[1])
+    return None
+
+
+def test_monitor_runs_under_seccomp(tmp_path):
+    """Once the VM is ready, `nubis run` runs under a seccomp filter (mode 2)."""
+    import subprocess
+    import time
+    from conftest import NUBIS, guest_path
+    p = subprocess.Popen([str(NUBIS), "run", "--timeout", "5s", str(guest_path("musl")), "spin"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        mode = None
+        deadline = time.time() + 4
+        while time.time() < deadline and mode != 2:
+            time.sleep(0.05)
+            mode = _seccomp_mode(p.pid)
+        assert mode == 2
+    finally:
+        p.kill()
+        p.wait()

@@ -254,3 +254,12 @@ def test_garbage_http_does_not_crash(server):
     c = s.conn()
     c.request("DELETE", "/")
     assert c.getresponse().status == 405
+
+
+def test_server_runs_under_seccomp(server):
+    s = server([str(TEST_MUSL), "hello"])
+    status = Path(f"/proc/{s.proc.pid}/status").read_text()
+    mode = [l.split()[1] for l in status.splitlines() if l.startswith("Seccomp:")][0]
+    assert mode == "2"
+    # and still serves
+    assert s.request()[2] == b"hello from nubis\n"
