@@ -109,3 +109,21 @@ def test_many_runs_in_a_row():
     for i in range(20):
         r = run(p, "exit", str(i))
         assert r.status == i, r.describe()
+
+
+def test_info_reports_flavour_and_measures():
+    import re
+    import subprocess
+    from conftest import NUBIS
+    p = subprocess.run([str(NUBIS), "info", "--measure"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = dict(line.split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
+    assert out["kvm.flavour"] in ("vmx", "svm", "pvm")
+    assert out["kvm.cap.sync_regs"] == "yes"
+    for key in ("measured.vm_cycle_us", "measured.exit_to_monitor_us",
+                "measured.ring3_ns_per_insn", "measured.ring0_ns_per_insn"):
+        assert re.fullmatch(r"[0-9.]+", out[key]) and float(out[key]) > 0, key
+    # guest kernel mode is never faster than user mode
+    assert float(out["measured.ring0_ns_per_insn"]) >= float(out["measured.ring3_ns_per_insn"])
+    bad = subprocess.run([str(NUBIS), "info", "--bogus"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 125 and "unknown option" in bad.stderr
