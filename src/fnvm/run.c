@@ -275,8 +275,7 @@ static void vcpu_loop(struct fnvm_proc *p, struct vcpu *c)
 						      "system-call limit of %llu reached",
 						      (unsigned long long)limit);
 				if (p->vmh->syscall_cpl == 3) {
-					/* kvm_pvm: still in ring 3, return to the caller directly
-					 */
+					/* kvm_pvm: still in ring 3, so return directly */
 					r->rip = r->rcx;
 					r->rflags = r->r11;
 				}
