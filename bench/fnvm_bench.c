@@ -58,6 +58,17 @@ static struct fnvm_program *load(struct kvmhost *kvm, const char *path)
 	return p;
 }
 
+/* Open KVM and prepare @path, or exit: this is a benchmark tool. */
+static struct fnvm_program *open_and_load(struct kvmhost *kvm, const char *path)
+{
+	struct nb_error err;
+	if (kvmhost_open(kvm, &err) < 0) {
+		fprintf(stderr, "fnvm_bench: %s\n", err.msg);
+		exit(1);
+	}
+	return load(kvm, path);
+}
+
 static int run_once(struct fnvm_runner *rn, struct fnvm_program *p, struct fnvm_pool *pool,
 		    struct fnvm_result *res)
 {
@@ -78,11 +89,7 @@ static int latency(const char *path, size_t n)
 {
 	struct kvmhost kvm;
 	struct nb_error err;
-	if (kvmhost_open(&kvm, &err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
-		return 1;
-	}
-	struct fnvm_program *p = load(&kvm, path);
+	struct fnvm_program *p = open_and_load(&kvm, path);
 	struct fnvm_runner *rn;
 	struct fnvm_pool *pool;
 	fnvm_runner_create(&rn, &err);
@@ -146,11 +153,7 @@ static int rate(double secs, unsigned threads, const char *path)
 {
 	struct kvmhost kvm;
 	struct nb_error err;
-	if (kvmhost_open(&kvm, &err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
-		return 1;
-	}
-	struct fnvm_program *p = load(&kvm, path);
+	struct fnvm_program *p = open_and_load(&kvm, path);
 	struct fnvm_pool *pool;
 	if (fnvm_pool_create(p, 4 * threads, opt_pool_threads, &pool, &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg);
@@ -196,11 +199,7 @@ static int idle(unsigned n, const char *path)
 {
 	struct kvmhost kvm;
 	struct nb_error err;
-	if (kvmhost_open(&kvm, &err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
-		return 1;
-	}
-	struct fnvm_program *p = load(&kvm, path);
+	struct fnvm_program *p = open_and_load(&kvm, path);
 	long before = meminfo_kb("MemAvailable");
 	struct fnvm_pool *pool;
 	if (fnvm_pool_create(p, n, 1, &pool, &err) < 0) {

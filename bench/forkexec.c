@@ -58,6 +58,21 @@ static int check(int st, const char *what)
 	return 0;
 }
 
+/* Wait for @pid, check it exited 0, return the time since @t0. */
+static uint64_t wait_child(pid_t pid, uint64_t t0, const char *what)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR) {
+			perror("forkexec: waitpid");
+			exit(1);
+		}
+	uint64_t t = now_ns() - t0;
+	if (check(st, what) < 0)
+		exit(1);
+	return t;
+}
+
 static uint64_t fork_exec_wait(const char *path, char *const argv[], int devnull)
 {
 	uint64_t t0 = now_ns();
@@ -71,16 +86,7 @@ static uint64_t fork_exec_wait(const char *path, char *const argv[], int devnull
 		execve(path, argv, environ);
 		_exit(127);
 	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR) {
-			perror("forkexec: waitpid");
-			exit(1);
-		}
-	uint64_t t = now_ns() - t0;
-	if (check(st, "fork+exec") < 0)
-		exit(1);
-	return t;
+	return wait_child(pid, t0, "fork+exec");
 }
 
 static uint64_t spawn_wait(const char *path, char *const argv[],
@@ -93,16 +99,7 @@ static uint64_t spawn_wait(const char *path, char *const argv[],
 		fprintf(stderr, "forkexec: posix_spawn: %s\n", strerror(rc));
 		exit(1);
 	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR) {
-			perror("forkexec: waitpid");
-			exit(1);
-		}
-	uint64_t t = now_ns() - t0;
-	if (check(st, "posix_spawn") < 0)
-		exit(1);
-	return t;
+	return wait_child(pid, t0, "posix_spawn");
 }
 
 static void usage(void)
