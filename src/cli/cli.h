@@ -60,6 +60,14 @@ enum {
 		"trace", no_argument, NULL, OPT_TRACE                                              \
 	}
 
+/* Rearrange a command line so that nubis's own long options written after
+ * PROGRAM (as in `nubis run PROGRAM ARGS --timeout 2s`) come before it;
+ * arguments that are not nubis options, and everything after a "--", stay
+ * PROGRAM's. Returns a malloc'd array (pointing into argv; free only the
+ * array) with a "--" before PROGRAM, or NULL when out of memory. */
+struct option;
+char **fn_reorder_args(int argc, char **argv, const struct option *opts, int *out_argc);
+
 /* Exit status for a failed program creation. */
 int fn_status_for_error(const struct nb_error *err);
 /* Open KVM and prepare PROGRAM (prog_argv[0]) with the options' config.

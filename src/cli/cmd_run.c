@@ -16,17 +16,18 @@ static int sandbox_run(void *arg, struct nb_error *err)
 
 void cmd_run_usage(FILE *out)
 {
-	fprintf(
-	    out,
-	    "usage: nubis run [OPTIONS] PROGRAM [ARGS...]\n\n"
-	    "Run an unmodified static x86-64 Linux executable in a fresh VM. Its standard\n"
-	    "streams are nubis's; its exit status becomes nubis's. Statuses nubis itself uses:\n"
-	    "  119 a channel's host file cannot be used  120 internal error  121 output limit\n"
-	    "  122 system-call limit  123 deadlock\n"
-	    "  124 timeout  125 bad usage/config  126 not a static x86-64 executable  127 not "
-	    "found\n"
-	    "  128+N killed by signal N (a fault: 132 SIGILL, 136 SIGFPE, 139 SIGSEGV)\n\n"
-	    "options:\n");
+	fprintf(out,
+		"usage: nubis run [OPTIONS] PROGRAM [ARGS...] [OPTIONS] [-- ARGS...]\n\n"
+		"Run an unmodified static x86-64 Linux executable in a fresh VM. nubis options\n"
+		"may also follow PROGRAM; other arguments, and all after \"--\", are PROGRAM's.\n"
+		"Its standard streams are nubis's; its exit status becomes nubis's.\n"
+		"Statuses nubis itself uses:\n"
+		"  119 a channel's host file cannot be used  120 internal error  121 output limit\n"
+		"  122 system-call limit  123 deadlock\n"
+		"  124 timeout  125 bad usage/config  126 not a static x86-64 executable  127 not "
+		"found\n"
+		"  128+N killed by signal N (a fault: 132 SIGILL, 136 SIGFPE, 139 SIGSEGV)\n\n"
+		"options:\n");
 	fn_opts_usage(out);
 }
 
@@ -42,6 +43,14 @@ int cmd_run_main(int argc, char **argv)
 	struct nb_error err;
 
 	fn_opts_init(&o);
+	int nargc;
+	char **args = fn_reorder_args(argc, argv, longopts, &nargc);
+	if (!args) {
+		fprintf(stderr, "nubis: out of memory\n");
+		goto out;
+	}
+	argc = nargc;
+	argv = args;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		if (c == 'h') {
@@ -84,6 +93,7 @@ int cmd_run_main(int argc, char **argv)
 	status = res.status;
 	fnvm_result_release(&res);
 out:
+	free(args);
 	fnvm_runner_destroy(rn);
 	fnvm_program_destroy(prog);
 	if (kvm.fd >= 0)

@@ -17,7 +17,7 @@ void cmd_serve_usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "usage: nubis serve [OPTIONS] --listen unix:PATH|tcp:ADDR:PORT PROGRAM [ARGS...]\n\n"
+	    "usage: nubis serve PROGRAM [ARGS...] --listen unix:PATH|tcp:ADDR:PORT [OPTIONS]\n\n"
 	    "Serve PROGRAM over HTTP: every request runs it in a fresh VM, the request body\n"
 	    "is its stdin and its stdout the response body. Headers X-Nubis-Status and\n"
 	    "X-Nubis-Outcome carry the exit status and outcome; 503 when the queue is full.\n\n"
@@ -52,6 +52,14 @@ int cmd_serve_main(int argc, char **argv)
 
 	fn_opts_init(&o);
 	o.cfg.allow_write_channels = false;
+	int nargc;
+	char **args = fn_reorder_args(argc, argv, longopts, &nargc);
+	if (!args) {
+		fprintf(stderr, "nubis: out of memory\n");
+		goto out;
+	}
+	argc = nargc;
+	argv = args;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -129,6 +137,7 @@ int cmd_serve_main(int argc, char **argv)
 		(unsigned long long)served, (unsigned long long)refused);
 	status = 0;
 out:
+	free(args);
 	fnvm_server_stop(srv);
 	fnvm_program_destroy(prog);
 	if (kvm.fd >= 0)

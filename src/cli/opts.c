@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <getopt.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,4 +151,75 @@ int fn_load(struct fn_opts *o, char **prog_argv, struct kvmhost *kvm, struct fnv
 		return fn_status_for_error(&err);
 	}
 	return 0;
+}
+
+/* The long option @arg names, or NULL; *@inline_val points past '=' if given. */
+static const struct option *long_opt(const struct option *opts, const char *arg,
+				     const char **inline_val)
+{
+	if (strncmp(arg, "--", 2) || !arg[2])
+		return NULL;
+	const char *name = arg + 2, *eq = strchr(name, '=');
+	size_t n = eq ? (size_t)(eq - name) : strlen(name);
+	for (const struct option *o = opts; o->name; o++)
+		if (strlen(o->name) == n && !strncmp(o->name, name, n)) {
+			*inline_val = eq ? eq + 1 : NULL;
+			return o;
+		}
+	return NULL;
+}
+
+char **fn_reorder_args(int argc, char **argv, const struct option *opts, int *out_argc)
+{
+	char **out = calloc((size_t)argc + 2, sizeof(*out));
+	if (!out)
+		return NULL;
+	int n = 0, i = 1;
+	out[n++] = argv[0];
+	/* options before PROGRAM stay where they are */
+	while (i < argc && argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--")) {
+		const char *val;
+		const struct option *o = long_opt(opts, argv[i], &val);
+		out[n++] = argv[i++];
+		if (o && o->has_arg == required_argument && !val && i < argc)
+			out[n++] = argv[i++];
+	}
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++;
+	if (i >= argc) {
+		*out_argc = n;
+		return out;
+	}
+	char *program = argv[i++];
+	/* after PROGRAM: nubis's own long options are nubis's, the rest (and
+	 * everything after a "--") is PROGRAM's */
+	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	if (!rest) {
+		free(out);
+		return NULL;
+	}
+	int nrest = 0;
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (++i < argc)
+				rest[nrest++] = argv[i];
+			break;
+		}
+		const char *val;
+		const struct option *o = long_opt(opts, argv[i], &val);
+		if (!o || !strcmp(o->name, "help")) {
+			rest[nrest++] = argv[i];
+			continue;
+		}
+		out[n++] = argv[i];
+		if (o->has_arg == required_argument && !val && i + 1 < argc)
+			out[n++] = argv[++i];
+	}
+	out[n++] = (char *)(uintptr_t) "--";
+	out[n++] = program;
+	for (int k = 0; k < nrest; k++)
+		out[n++] = rest[k];
+	free(rest);
+	*out_argc = n;
+	return out;
 }

@@ -56,8 +56,8 @@ def test_argv0_is_program_as_given(libc):
     assert r.kv["argv[0]"] == rel
 
 
-def test_options_after_program_go_to_the_program(prog):
-    r = run(prog, "args", "--memory", "3M", "--env", "X=1")
+def test_options_after_double_dash_go_to_the_program(prog):
+    r = run(prog, "args", "--", "--memory", "3M", "--env", "X=1")
     assert r.status == 0, r.describe()
     assert "argv[2]=--memory" in r.out.splitlines()
     assert "env=X=1" not in r.out
@@ -127,3 +127,17 @@ def test_info_reports_flavour_and_measures():
     assert float(out["measured.ring0_ns_per_insn"]) >= float(out["measured.ring3_ns_per_insn"])
     bad = subprocess.run([str(NUBIS), "info", "--bogus"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 125 and "unknown option" in bad.stderr
+
+
+def test_options_after_program_and_double_dash(musl_prog):
+    """nubis options may follow PROGRAM (as in `nubis run PROGRAM ARGS --timeout 2s`);
+    other arguments and everything after "--" stay the program's."""
+    r = run(musl_prog, "args", "-x", "--env", "A=1", "--timeout", "5s", "--", "--seed", "3")
+    assert r.status == 0, r.describe()
+    lines = r.stdout.decode().splitlines()
+    assert lines[0] == "argc=5"
+    assert lines[3:5] == ["argv[2]=-x", "argv[3]=--seed"]
+    assert "env=A=1" in lines
+    # an option after PROGRAM is applied: the limit ends the run
+    r = run(musl_prog, "spin", "--timeout", "300ms")
+    assert r.status == 124, r.describe()
