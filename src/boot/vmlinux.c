@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "vmlinux.h"
 
+#include "../common/elfhdr.h"
+
 #include <elf.h>
 #include <string.h>
 
@@ -140,20 +142,8 @@ int vmlinux_parse(const uint8_t *img, size_t len, struct vmlinux_info *out, stru
 {
 	Elf64_Ehdr eh;
 	memset(out, 0, sizeof(*out));
-	if (len < SELFMAG || memcmp(img, ELFMAG, SELFMAG))
-		return nb_error_set(err, NB_EFORMAT, "not an ELF file (bad magic)");
-	if (len < sizeof(eh))
-		return nb_error_set(err, NB_EFORMAT, "truncated ELF header (%zu bytes)", len);
-	memcpy(&eh, img, sizeof(eh));
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
-		return nb_error_set(err, NB_EFORMAT, "not a 64-bit ELF (EI_CLASS=%u)",
-				    eh.e_ident[EI_CLASS]);
-	if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
-		return nb_error_set(err, NB_EFORMAT, "not little-endian (EI_DATA=%u)",
-				    eh.e_ident[EI_DATA]);
-	if (eh.e_machine != EM_X86_64)
-		return nb_error_set(err, NB_EFORMAT, "not an x86-64 kernel (e_machine=%u)",
-				    eh.e_machine);
+	if (elfhdr_check_x86_64(img, len, "kernel", &eh, err) < 0)
+		return -1;
 	if (eh.e_type != ET_EXEC)
 		return nb_error_set(err, NB_EFORMAT,
 				    "not an executable kernel image (e_type=%u, expected ET_EXEC)",
