@@ -6,6 +6,8 @@
  *   fnvm_bench [OPTS] PROGRAM [N]                latency of requests
  *   fnvm_bench [OPTS] --rate SECONDS THREADS PROGRAM   fresh VMs per second, in process
  *   fnvm_bench [OPTS] --idle N PROGRAM           host memory per prepared idle VM
+ *   fnvm_bench [OPTS] --first-insn N FIRST_INSN  request -> first guest instruction,
+ *                      with bench/first-insn (its first instruction is rdtsc)
  * OPTS: --memory MB (guest memory, default 64), --pool-threads N (default 1)
  *
  * fork+exec+wait, the peer, is measured by bench/forkexec (a small launcher:
@@ -223,6 +225,67 @@ static int idle(unsigned n, const char *path)
 	return 0;
 }
 
+static uint64_t host_tsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+/* Request -> first guest instruction, from the guest's own rdtsc. Valid only
+ * where guest ring-3 rdtsc reads the host TSC (kvm_pvm); elsewhere the value
+ * falls outside [start, end] and the mode says so. */
+static int first_insn(size_t n, const char *path)
+{
+	struct kvmhost kvm;
+	struct nb_error err;
+	struct fnvm_program *p = open_and_load(&kvm, path);
+	struct fnvm_runner *rn;
+	struct fnvm_pool *pool;
+	fnvm_runner_create(&rn, &err);
+	if (fnvm_pool_create(p, 8, opt_pool_threads, &pool, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	/* TSC ticks per microsecond, against CLOCK_MONOTONIC over 50 ms */
+	uint64_t t0 = nb_now_ns(), c0 = host_tsc();
+	usleep(50000);
+	double per_us = (double)(host_tsc() - c0) / ((double)(nb_now_ns() - t0) / 1e3);
+	uint64_t *v = calloc(n, 8);
+	size_t got = 0;
+	for (size_t i = 0; i < n; i++) {
+		usleep(200);
+		struct fnvm_stdio io = {.in_fd = -1, .out = {.fd = -1}, .err = {.fd = -1}};
+		struct fnvm_result res;
+		uint64_t start = host_tsc();
+		if (fnvm_run(rn, p, pool, &io, &res, &err) < 0) {
+			fprintf(stderr, "%s\n", err.msg);
+			return 1;
+		}
+		uint64_t end = host_tsc(), g = 0;
+		if (io.out.len == 8)
+			memcpy(&g, io.out.buf, 8);
+		if (g >= start && g <= end)
+			v[got++] = (uint64_t)((double)(g - start) / per_us * 1e3); /* ns */
+		free(io.out.buf);
+		free(io.err.buf);
+		fnvm_result_release(&res);
+	}
+	if (got < n / 2) {
+		printf(
+		    "request -> first guest instruction: not measurable here (guest rdtsc does not "
+		    "read the host TSC)\n");
+	} else {
+		stats("nubis request -> first instruction", v, got);
+	}
+	free(v);
+	fnvm_pool_destroy(pool);
+	fnvm_runner_destroy(rn);
+	fnvm_program_destroy(p);
+	kvmhost_close(&kvm);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	while (argc > 2 && (!strcmp(argv[1], "--memory") || !strcmp(argv[1], "--pool-threads"))) {
@@ -233,6 +296,8 @@ int main(int argc, char **argv)
 		argc -= 2;
 		argv += 2;
 	}
+	if (argc >= 4 && !strcmp(argv[1], "--first-insn"))
+		return first_insn((size_t)atol(argv[2]), argv[3]);
 	if (argc >= 5 && !strcmp(argv[1], "--rate"))
 		return rate(atof(argv[2]), (unsigned)atoi(argv[3]), argv[4]);
 	if (argc >= 4 && !strcmp(argv[1], "--idle"))

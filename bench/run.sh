@@ -32,10 +32,11 @@ IDLE_VMS=${IDLE_VMS:-200}
 NUBIS=$BUILD/nubis
 FORKEXEC=$BUILD/bench/forkexec
 FNVM_BENCH=$BUILD/bench/fnvm_bench
+FIRST_INSN=$BUILD/bench/first-insn
 EXAMPLES=$BUILD/guest/examples
 PROGRAMS=(hello-musl hello-glibc)
 
-for f in "$NUBIS" "$FORKEXEC" "$FNVM_BENCH" "$EXAMPLES/hello-musl" "$EXAMPLES/hello-glibc"; do
+for f in "$NUBIS" "$FORKEXEC" "$FNVM_BENCH" "$FIRST_INSN" "$EXAMPLES/hello-musl" "$EXAMPLES/hello-glibc"; do
     if [[ ! -x "$f" ]]; then
         echo "bench: $f is missing: run 'ninja -C $1' first" >&2
         exit 1
@@ -68,11 +69,12 @@ trap 'exit 130' INT TERM
 SNAP=$TMP/build
 mkdir -p "$SNAP/bench" "$SNAP/guest/examples"
 cp "$NUBIS" "$SNAP/nubis"
-cp "$FORKEXEC" "$FNVM_BENCH" "$SNAP/bench/"
+cp "$FORKEXEC" "$FNVM_BENCH" "$FIRST_INSN" "$SNAP/bench/"
 cp "$EXAMPLES/hello-musl" "$EXAMPLES/hello-glibc" "$SNAP/guest/examples/"
 NUBIS=$SNAP/nubis
 FORKEXEC=$SNAP/bench/forkexec
 FNVM_BENCH=$SNAP/bench/fnvm_bench
+FIRST_INSN=$SNAP/bench/first-insn
 EXAMPLES=$SNAP/guest/examples
 
 say() { printf '%s\n' "$*"; }
@@ -303,6 +305,11 @@ else
     say "wrk or curl not installed (scripts/deps.sh bench): skipped"
 fi
 
+section "request -> first guest instruction (fnvm_bench --first-insn: the guest's first instruction is rdtsc)"
+run "$TMP/first-insn" 60 "$FNVM_BENCH" --first-insn "$N_API" "$FIRST_INSN" || true
+read -r i50 i99 < <(pick "$TMP/first-insn" "nubis request -> first instruction")
+row "first-insn" "nubis API: request -> first guest instruction (guest rdtsc)" "$i50" "$i99" "-"
+
 section "in-process fresh VMs per second (fnvm_bench --rate)"
 run "$TMP/rate2" $((RATE_SECONDS + 30)) "$FNVM_BENCH" --rate "$RATE_SECONDS" 2 "$EXAMPLES/hello-musl" || true
 run "$TMP/rate1" $((RATE_SECONDS + 30)) "$FNVM_BENCH" --rate "$RATE_SECONDS" 1 "$EXAMPLES/hello-musl" || true
@@ -414,7 +421,8 @@ read -r f50 _ < <(pick "$TMP/api-hello-musl" "nubis request -> first exit")
 read -r r50 _ < <(pick "$TMP/cli-hello-musl" "fork+exec+wait")
 target "hello-musl whole request (API) p50 / fork+exec+wait p50" "$(ratio "$w50" "${FE_P50[hello-musl]}")" "<=" 0.5 "x"
 target "hello-musl \`nubis run\` (CLI) p50 / fork+exec+wait p50" "$(ratio "$r50" "${FE_P50[hello-musl]}")" "<=" 0.5 "x"
-target "hello-musl request -> first exit p50" "$f50" "<=" 100 "us"
+target "hello-musl request -> first exit p50 (upper bound)" "$f50" "<=" 100 "us"
+target "request -> first guest instruction p50 (guest rdtsc)" "$i50" "<=" 100 "us"
 target "fresh VMs/s, \`nubis serve --workers 2\` on $(nproc) cores" "${SERVE[rps-w2]}" ">=" 2000 "/s"
 target "fresh VMs/s, in process, 2 threads" "${RATE2:--}" ">=" 2000 "/s"
 target "host memory per prepared idle VM beyond the pages it touches" "$IDLE_BEYOND" "<=" 64 "KiB"
