@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../boot/bootparams.h"
+#include "../boot/bzimage.h"
+#include "../boot/e820.h"
+#include "../common/log.h"
+#include "../core/arch/x86/boot64.h"
+#include "../core/bus.h"
+#include "../core/kvmhost.h"
+#include "../core/vm.h"
+#include "../devices/acpi/acpi.h"
+#include "../devices/legacy/i8042.h"
+#include "../devices/legacy/pm.h"
+#include "../devices/legacy/reset.h"
+#include "../devices/legacy/serial.h"
+
+/* Guest-physical placement (all below 1 MiB except the kernel and initrd). */
+#define ZERO_PAGE   0x7000ull
+#define CMDLINE	    0x20000ull
+#define ACPI_BASE   0xe0000ull
+#define ACPI_REGION 0x10000ull
+#define MAX_MEM	    (3ull << 30) /* one memory slot below the 32-bit PCI hole, for now */
+#define SERIAL_PORT 0x3f8
+#define SERIAL_IRQ  4
+
+struct machine {
+	struct kvmhost kvm;
+	struct vm *vm;
+	struct vcpu *cpu;
+	uint8_t *mem;
+	uint64_t mem_size;
+	struct bus pio, mmio;
+	struct serial *serial;
+	struct pm *pm;
+	struct i8042 *i8042;
+	struct reset *reset;
+	int console_fd;
+	char out[512];
+	size_t out_len;
+	int status; /* -1 while running */
+	struct nb_ratelimit unclaimed;
+};
+
+static void console_flush(struct machine *m)
+{
+	size_t off = 0;
+	while (m->console_fd >= 0 && off < m->out_len) {
+		ssize_t n = write(m->console_fd, m->out + off, m->out_len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	m->out_len = 0;
+}
+
+static void serial_tx(void *opaque, uint8_t byte)
+{
+	struct machine *m = opaque;
+	m->out[m->out_len++] = (char)byte;
+	if (byte == '\n' || m->out_len == sizeof(m->out))
+		console_flush(m);
+}
+
+static void irq_line(struct machine *m, unsigned irq, int level)
+{
+	struct kvm_irq_level l = {.irq = irq, .level = (uint32_t)level};
+	ioctl(m->vm->fd, KVM_IRQ_LINE, &l);
+}
+
+static void serial_irq(void *opaque, int level)
+{
+	irq_line(opaque, SERIAL_IRQ, level);
+}
+
+static void pm_irq(void *opaque, int level)
+{
+	irq_line(opaque, 9, level);
+}
+
+static void pm_sleep(void *opaque, int slp_typ)
+{
+	(void)slp_typ;
+	struct machine *m = opaque;
+	if (m->status < 0)
+		m->status = VMM_STATUS_POWEROFF;
+}
+
+static void guest_reset(void *opaque)
+{
+	struct machine *m = opaque;
+	if (m->status < 0)
+		m->status = VMM_STATUS_REBOOT;
+}
+
+static int read_file(const char *what, const char *path, uint8_t **out, size_t *len,
+		     struct nb_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return nb_error_set(err, NB_ENOENT, "%s %s: %s", what, path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > (1ull << 30)) {
+		close(fd);
+		return nb_error_set(err, NB_EFORMAT, "%s %s: not a regular file of 1 byte to 1 GiB",
+				    what, path);
+	}
+	size_t n = (size_t)st.st_size, got = 0;
+	uint8_t *b = malloc(n);
+	while (b && got < n) {
+		ssize_t r = read(fd, b + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	if (!b || got != n) {
+		free(b);
+		return nb_error_set(err, NB_EFORMAT, "%s %s: short read", what, path);
+	}
+	*out = b;
+	*len = n;
+	return 0;
+}
+
+static void dump_regs(struct machine *m, const char *why)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	fprintf(stderr, "nubis-vmm: %s\n", why);
+	if (ioctl(m->cpu->fd, KVM_GET_REGS, &r) == 0)
+		fprintf(stderr,
+			"  rip=%016llx rsp=%016llx rflags=%08llx\n"
+			"  rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx\n"
+			"  rsi=%016llx rdi=%016llx rbp=%016llx\n",
+			(unsigned long long)r.rip, (unsigned long long)r.rsp,
+			(unsigned long long)r.rflags, (unsigned long long)r.rax,
+			(unsigned long long)r.rbx, (unsigned long long)r.rcx,
+			(unsigned long long)r.rdx, (unsigned long long)r.rsi,
+			(unsigned long long)r.rdi, (unsigned long long)r.rbp);
+	if (ioctl(m->cpu->fd, KVM_GET_SREGS, &s) == 0)
+		fprintf(stderr, "  cs=%04x cr0=%llx cr2=%llx cr3=%llx cr4=%llx efer=%llx\n",
+			s.cs.selector, (unsigned long long)s.cr0, (unsigned long long)s.cr2,
+			(unsigned long long)s.cr3, (unsigned long long)s.cr4,
+			(unsigned long long)s.efer);
+}
+
+static int make_devices(struct machine *m, const struct acpi_config *acfg, struct nb_error *err)
+{
+	bus_init(&m->pio, "pio");
+	bus_init(&m->mmio, "mmio");
+	if (serial_create(serial_tx, serial_irq, m, &m->serial) ||
+	    pm_create(acfg->s5_slp_typ, pm_sleep, pm_irq, m, &m->pm) ||
+	    i8042_create(guest_reset, m, &m->i8042) || reset_create(guest_reset, m, &m->reset))
+		return nb_error_set(err, NB_ERESOURCE, "out of memory creating devices");
+	if (bus_register(&m->pio, SERIAL_PORT, SERIAL_PORT_LEN, &serial_bus_ops, m->serial,
+			 "serial", err) ||
+	    bus_register(&m->pio, acfg->pm1a_evt_port, PM_EVT_LEN, &pm_evt_bus_ops, m->pm,
+			 "pm1a-evt", err) ||
+	    bus_register(&m->pio, acfg->pm1a_cnt_port, PM_CNT_LEN, &pm_cnt_bus_ops, m->pm,
+			 "pm1a-cnt", err) ||
+	    bus_register(&m->pio, 0x60, 1, &i8042_data_bus_ops, m->i8042, "i8042-data", err) ||
+	    bus_register(&m->pio, 0x64, 1, &i8042_cmd_bus_ops, m->i8042, "i8042-cmd", err) ||
+	    bus_register(&m->pio, acfg->reset_port, RESET_PORT_LEN, &reset_bus_ops, m->reset,
+			 "reset", err))
+		return -1;
+	return 0;
+}
+
+/* Lay the guest out: kernel, command line, initrd, ACPI, e820, zero page. */
+static int load_guest(struct machine *m, const struct vmm_config *cfg,
+		      const struct acpi_config *acfg, uint64_t *entry, struct nb_error *err)
+{
+	uint8_t *img = NULL, *rd = NULL;
+	size_t len = 0, rdlen = 0;
+	int rc = -1;
+	struct bzimage_info bz;
+	const struct gmem *mem = &m->vm->mem;
+	if (read_file("kernel", cfg->kernel, &img, &len, err) < 0)
+		return -1;
+	struct nb_error perr;
+	if (bzimage_parse(img, len, &bz, &perr) < 0) {
+		nb_error_set(err, perr.code, "kernel %s: not a usable bzImage: %s", cfg->kernel,
+			     perr.msg);
+		goto out;
+	}
+	if (bzimage_load(&bz, img, len, mem, bz.load_addr, err) < 0)
+		goto out;
+	*entry = bz.load_addr + bz.entry64_offset;
+	if (bootparams_cmdline_place(mem, CMDLINE, cfg->cmdline ? cfg->cmdline : "",
+				     bz.cmdline_size, err) < 0)
+		goto out;
+	gpa_t rd_gpa = 0;
+	if (cfg->initrd) {
+		if (read_file("initrd", cfg->initrd, &rd, &rdlen, err) < 0)
+			goto out;
+		uint64_t ksize = bz.init_size > bz.kernel_size ? bz.init_size : bz.kernel_size;
+		if (bootparams_initrd_place(rdlen, bz.initrd_addr_max, m->mem_size, bz.load_addr,
+					    ksize, &rd_gpa, err) < 0 ||
+		    gmem_write(mem, rd_gpa, rd, rdlen) < 0) {
+			if (!err || !err->msg[0])
+				nb_error_set(err, NB_EINVAL, "initrd does not fit in guest memory");
+			goto out;
+		}
+	}
+	struct acpi_layout layout;
+	if (acpi_build(mem, ACPI_BASE, ACPI_REGION, acfg, &layout, err) < 0)
+		goto out;
+	struct e820_map map;
+	if (e820_build(&map, m->mem_size, err) < 0)
+		goto out;
+	struct bootparams bp;
+	struct bootparams_cfg bcfg = {.kernel_addr = bz.load_addr,
+				      .cmdline = CMDLINE,
+				      .initrd = rd_gpa,
+				      .initrd_size = rd_gpa ? rdlen : 0,
+				      .acpi_rsdp = layout.rsdp,
+				      .e820 = &map};
+	if (bootparams_fill(&bp, &bz, &bcfg, err) < 0)
+		goto out;
+	if (gmem_write(mem, ZERO_PAGE, &bp, sizeof(bp)) < 0) {
+		nb_error_set(err, NB_EINTERNAL, "zero page outside guest memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(img);
+	free(rd);
+	return rc;
+}
+
+static __thread struct kvm_run *volatile vmm_tls_run;
+static void on_alarm(int sig)
+{
+	(void)sig;
+	struct kvm_run *r = vmm_tls_run;
+	if (r)
+		r->immediate_exit = 1;
+}
+
+static void handle_io(struct machine *m)
+{
+	struct kvm_run *run = m->cpu->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+		int rc = bus_access(&m->pio, run->io.port, run->io.direction == KVM_EXIT_IO_OUT,
+				    data, run->io.size);
+		if (rc == -ENOENT && nb_ratelimit_ok(&m->unclaimed))
+			nb_log(NB_LOG_WARN, "guest %s unclaimed port %#x (size %u), ignored",
+			       run->io.direction == KVM_EXIT_IO_OUT ? "wrote" : "read",
+			       run->io.port, run->io.size);
+	}
+}
+
+static void handle_mmio(struct machine *m)
+{
+	struct kvm_run *run = m->cpu->run;
+	int rc = bus_access(&m->mmio, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
+			    run->mmio.len);
+	if (rc == -ENOENT && nb_ratelimit_ok(&m->unclaimed))
+		nb_log(NB_LOG_WARN, "guest %s unmapped address %#llx (size %u), ignored",
+		       run->mmio.is_write ? "wrote" : "read",
+		       (unsigned long long)run->mmio.phys_addr, run->mmio.len);
+}
+
+static int run_loop(struct machine *m, uint64_t timeout_ns, struct nb_error *err)
+{
+	struct kvm_run *run = m->cpu->run;
+	timer_t timer = 0;
+	int have_timer = 0;
+	if (timeout_ns) {
+		struct sigaction sa = {.sa_handler = on_alarm};
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGALRM, &sa, NULL);
+		struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM};
+		struct itimerspec its = {
+		    .it_value = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
+				 .tv_nsec = (long)(timeout_ns % 1000000000ull)},
+		    .it_interval = {.tv_nsec = 20000000}};
+		if (timer_create(CLOCK_MONOTONIC, &sev, &timer) == 0 &&
+		    timer_settime(timer, 0, &its, NULL) == 0)
+			have_timer = 1;
+	}
+	uint64_t deadline = timeout_ns ? nb_now_ns() + timeout_ns : 0;
+	vmm_tls_run = run;
+	while (m->status < 0) {
+		if (ioctl(m->cpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				run->immediate_exit = 0;
+				if (deadline && nb_now_ns() >= deadline)
+					m->status = VMM_STATUS_TIMEOUT;
+				continue;
+			}
+			nb_error_set(err, NB_EKVM, "KVM_RUN: %s", strerror(errno));
+			dump_regs(m, "KVM_RUN failed");
+			m->status = VMM_STATUS_INTERNAL;
+			break;
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			handle_io(m);
+			break;
+		case KVM_EXIT_MMIO:
+			handle_mmio(m);
+			break;
+		case KVM_EXIT_HLT:
+			/* no in-kernel irqchip would be needed to wake it: treat as idle */
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			dump_regs(m, "guest triple fault (shutdown)");
+			m->status = VMM_STATUS_CRASH;
+			break;
+		case KVM_EXIT_INTR:
+			run->immediate_exit = 0;
+			if (deadline && nb_now_ns() >= deadline)
+				m->status = VMM_STATUS_TIMEOUT;
+			break;
+		case KVM_EXIT_INTERNAL_ERROR:
+			nb_error_set(err, NB_EKVM, "KVM internal error (suberror %u)",
+				     run->internal.suberror);
+			dump_regs(m, err ? err->msg : "KVM internal error");
+			m->status = VMM_STATUS_INTERNAL;
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			nb_error_set(
+			    err, NB_EKVM, "VM entry failed (reason %llx)",
+			    (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			dump_regs(m, "VM entry failed");
+			m->status = VMM_STATUS_INTERNAL;
+			break;
+		default:
+			nb_error_set(err, NB_EKVM, "unexpected VM exit %u", run->exit_reason);
+			dump_regs(m, "unexpected VM exit");
+			m->status = VMM_STATUS_INTERNAL;
+			break;
+		}
+	}
+	vmm_tls_run = NULL;
+	if (have_timer)
+		timer_delete(timer);
+	return m->status;
+}
+
+static void machine_free(struct machine *m)
+{
+	console_flush(m);
+	serial_destroy(m->serial);
+	pm_destroy(m->pm);
+	i8042_destroy(m->i8042);
+	reset_destroy(m->reset);
+	vm_destroy(m->vm);
+	if (m->mem && m->mem != MAP_FAILED)
+		munmap(m->mem, m->mem_size);
+	if (m->kvm.fd >= 0)
+		kvmhost_close(&m->kvm);
+}
+
+int vmm_run(const struct vmm_config *cfg, struct nb_error *err)
+{
+	struct machine m;
+	memset(&m, 0, sizeof(m));
+	m.kvm.fd = -1;
+	m.status = -1;
+	m.console_fd = cfg->console_fd;
+	m.mem_size = cfg->mem_size;
+	m.unclaimed = (struct nb_ratelimit)NB_RATELIMIT_INIT(10, 1000000000ull);
+	int status = VMM_STATUS_USAGE;
+	uint64_t entry = 0;
+	struct acpi_config acfg;
+
+	if (cfg->cpus != 1) {
+		nb_error_set(err, NB_EINVAL, "--cpus %u: this version boots one vCPU", cfg->cpus);
+		goto out;
+	}
+	if (cfg->mem_size < (16ull << 20) || cfg->mem_size > MAX_MEM || cfg->mem_size % 4096) {
+		nb_error_set(err, NB_EINVAL,
+			     "--memory %llu: need 16 MiB to 3 GiB, a multiple of 4 KiB",
+			     (unsigned long long)cfg->mem_size);
+		goto out;
+	}
+	if (kvmhost_open(&m.kvm, err) < 0)
+		goto out;
+	acpi_config_default(&acfg, cfg->cpus);
+	acfg.i8042 = true;
+	int rc = vm_create(&m.kvm, &m.vm);
+	if (rc) {
+		nb_error_set(err, NB_EKVM, "KVM_CREATE_VM: %s", strerror(-rc));
+		goto out;
+	}
+	if (ioctl(m.vm->fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		nb_error_set(err, NB_EKVM, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		goto out;
+	}
+	m.mem = mmap(NULL, m.mem_size, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m.mem == MAP_FAILED) {
+		nb_error_set(err, NB_ERESOURCE, "guest memory: %s", strerror(errno));
+		goto out;
+	}
+	if ((rc = vm_set_memory(m.vm, 0, m.mem, m.mem_size)) ||
+	    (rc = vcpu_create(m.vm, 0, &m.cpu))) {
+		nb_error_set(err, NB_EKVM, "setting up the VM: %s", strerror(-rc));
+		goto out;
+	}
+	if (make_devices(&m, &acfg, err) < 0 || load_guest(&m, cfg, &acfg, &entry, err) < 0)
+		goto out;
+	if ((rc = x86_boot64_setup(m.cpu, entry, ZERO_PAGE))) {
+		nb_error_set(err, NB_EKVM, "setting up the vCPU: %s", strerror(-rc));
+		goto out;
+	}
+	status = run_loop(&m, cfg->timeout_ns, err);
+out:
+	machine_free(&m);
+	return status;
+}
