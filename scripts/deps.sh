@@ -16,7 +16,7 @@ packages=(
 
 for arg in "$@"; do
     case "$arg" in
-        bench) packages+=(crun hyperfine wrk jq) ;;
+        bench) packages+=(crun hyperfine qemu-system-x86 wrk jq) ;;
         -h|--help)
             echo "usage: $0 [bench]"
             exit 0
