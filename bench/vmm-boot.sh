@@ -22,5 +22,8 @@ else
     echo "vmm-boot: qemu-system-x86_64 not installed: nubis-vmm only"
 fi
 echo "machine: $(nproc) CPUs, $(uname -r), $("$build/nubis" info | grep flavour)"
-echo "nubis-vmm stripped size: $(strip -o /dev/stdout "$vmm" | wc -c) bytes"
+stripped=$(mktemp)
+strip -o "$stripped" "$vmm"
+echo "nubis-vmm stripped size: $(wc -c <"$stripped") bytes"
+rm -f "$stripped"
 hyperfine -N --warmup 3 --runs 20 "${cmds[@]}" 2>&1 | grep -v "^ *$"
