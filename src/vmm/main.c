@@ -6,35 +6,111 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <stdlib.h>
+
 #include "../common/parse.h"
 #include "vmm.h"
 
+/* --config FILE: the same settings as JSON, e.g.
+ *   {"kernel": "tiny.bzImage", "cmdline": "console=ttyS0", "cpus": 1,
+ *    "memory": "256M", "console": "stdio", "timeout": "10s", "initrd": null}
+ * Unknown fields and wrong types are errors. Strings are kept in *@store. */
+static int load_config(const char *path, struct vmm_config *cfg, const char **console,
+		       json_t **store)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		fprintf(stderr, "nubis-vmm: --config %s: line %d: %s\n", path, jerr.line,
+			jerr.text);
+		return -1;
+	}
+	*store = root;
+	if (!json_is_object(root)) {
+		fprintf(stderr, "nubis-vmm: --config %s: not a JSON object\n", path);
+		return -1;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(root, key, v)
+	{
+		uint64_t n;
+		if (!strcmp(key, "kernel") || !strcmp(key, "initrd") || !strcmp(key, "cmdline") ||
+		    !strcmp(key, "console")) {
+			if (json_is_null(v) && strcmp(key, "kernel"))
+				continue;
+			if (!json_is_string(v)) {
+				fprintf(stderr, "nubis-vmm: --config %s: \"%s\" must be a string\n",
+					path, key);
+				return -1;
+			}
+			const char *str = json_string_value(v);
+			if (!strcmp(key, "kernel"))
+				cfg->kernel = str;
+			else if (!strcmp(key, "initrd"))
+				cfg->initrd = str;
+			else if (!strcmp(key, "cmdline"))
+				cfg->cmdline = str;
+			else
+				*console = str;
+		} else if (!strcmp(key, "cpus")) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > 254) {
+				fprintf(stderr, "nubis-vmm: --config %s: \"cpus\" must be 1..254\n",
+					path);
+				return -1;
+			}
+			cfg->cpus = (unsigned)json_integer_value(v);
+		} else if (!strcmp(key, "memory") || !strcmp(key, "timeout")) {
+			int bad = !json_is_string(v);
+			if (!bad && !strcmp(key, "memory"))
+				bad = nb_parse_size(json_string_value(v), &n) != 0;
+			else if (!bad)
+				bad = nb_parse_duration(json_string_value(v), &n) != 0 || !n;
+			if (bad) {
+				fprintf(stderr,
+					"nubis-vmm: --config %s: \"%s\" must be a string like %s\n",
+					path, key, !strcmp(key, "memory") ? "\"256M\"" : "\"10s\"");
+				return -1;
+			}
+			if (!strcmp(key, "memory"))
+				cfg->mem_size = n;
+			else
+				cfg->timeout_ns = n;
+		} else {
+			fprintf(stderr, "nubis-vmm: --config %s: unknown field \"%s\"\n", path,
+				key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void usage(FILE *out)
 {
-	fprintf(
-	    out,
-	    "usage: nubis-vmm --kernel BZIMAGE [--initrd PATH] [--cmdline STR] [--cpus 1]\n"
-	    "                 [--memory SIZE] [--console stdio|file:PATH|none] [--timeout D]\n\n"
-	    "Boot a bzImage (64-bit boot protocol) directly: ACPI tables, a 16550A console\n"
-	    "on 0x3f8, ACPI poweroff through PM1. Exit status: 0 poweroff, 1 bad usage or\n"
-	    "input, 2 guest reset, 3 triple fault, 4 KVM error, 5 timeout.\n");
+	fprintf(out,
+		"usage: nubis-vmm --kernel BZIMAGE [--initrd PATH] [--cmdline STR] [--cpus 1]\n"
+		"                 [--memory SIZE] [--console stdio|file:PATH|none] [--timeout D]\n"
+		"       nubis-vmm --config FILE.json [OPTIONS]  (the same keys as JSON; options\n"
+		"                 after it override)\n\n"
+		"Boot a bzImage (64-bit boot protocol) directly: ACPI tables, a 16550A console\n"
+		"on 0x3f8, ACPI poweroff through PM1. Exit status: 0 poweroff, 1 bad usage or\n"
+		"input, 2 guest reset, 3 triple fault, 4 KVM error, 5 timeout.\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"kernel", required_argument, NULL, 'k'},
-	    {"initrd", required_argument, NULL, 'i'},
-	    {"cmdline", required_argument, NULL, 'c'},
-	    {"cpus", required_argument, NULL, 'n'},
-	    {"memory", required_argument, NULL, 'm'},
-	    {"console", required_argument, NULL, 'o'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+	    {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+	    {"cmdline", required_argument, NULL, 'c'}, {"cpus", required_argument, NULL, 'n'},
+	    {"memory", required_argument, NULL, 'm'},  {"console", required_argument, NULL, 'o'},
+	    {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+	    {"config", required_argument, NULL, 'f'},  {0},
 	};
 	struct vmm_config cfg = {.cpus = 1, .mem_size = 256ull << 20, .console_fd = 1};
 	const char *console = "stdio";
+	json_t *config = NULL; /* owns the strings --config points cfg at */
 	uint64_t v;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -73,6 +149,18 @@ int main(int argc, char **argv)
 			}
 			cfg.timeout_ns = v;
 			break;
+		case 'f':
+			if (config) {
+				json_decref(config);
+				config = NULL;
+				fprintf(stderr, "nubis-vmm: --config given twice\n");
+				return VMM_STATUS_USAGE;
+			}
+			if (load_config(optarg, &cfg, &console, &config) < 0) {
+				json_decref(config);
+				return VMM_STATUS_USAGE;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -102,6 +190,7 @@ int main(int argc, char **argv)
 	}
 	struct nb_error err = {0};
 	int status = vmm_run(&cfg, &err);
+	json_decref(config);
 	if ((status == VMM_STATUS_USAGE || status == VMM_STATUS_INTERNAL) && err.msg[0])
 		fprintf(stderr, "nubis-vmm: %s\n", err.msg);
 	else if (status == VMM_STATUS_TIMEOUT)

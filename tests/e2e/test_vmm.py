@@ -63,3 +63,35 @@ def test_bad_inputs(tmp_path):
         assert p.returncode == 1, (args, p.returncode, p.stderr)
         assert needle.lower() in p.stderr.lower(), (args, p.stderr)
         assert len(p.stderr.strip().splitlines()) >= 1
+
+
+def test_json_config(tmp_path):
+    import json
+    cfg = tmp_path / "vm.json"
+    cfg.write_text(json.dumps({"kernel": str(TINY), "cmdline": "from json", "memory": "64M",
+                               "timeout": "30s", "cpus": 1, "console": "stdio", "initrd": None}))
+    p = vmm("--config", cfg)
+    assert p.returncode == 0, p.stderr
+    assert "cmdline: from json" in p.stdout.splitlines()
+    # options after --config override it
+    p = vmm("--config", cfg, "--cmdline", "override")
+    assert "cmdline: override" in p.stdout.splitlines()
+
+
+def test_bad_json_config(tmp_path):
+    cases = {
+        '{"kernel": "x", "bogus": 1}': 'unknown field "bogus"',
+        '{"kernel": 5}': '"kernel" must be a string',
+        '{"kernel": "x", "cpus": 0}': '"cpus" must be 1..254',
+        '{"kernel": "x", "memory": 64}': '"memory" must be a string',
+        '{"kernel": "x", "timeout": "soon"}': '"timeout" must be a string',
+        '{"kernel": "x",': "line",
+        '[1, 2]': "not a JSON object",
+        '{"kernel": "x", "kernel": "y"}': "duplicate",
+    }
+    for text, needle in cases.items():
+        cfg = tmp_path / "bad.json"
+        cfg.write_text(text)
+        p = vmm("--config", cfg)
+        assert p.returncode == 1, (text, p.returncode, p.stderr)
+        assert needle in p.stderr, (text, p.stderr)
