@@ -90,7 +90,7 @@ static int load_config(const char *path, struct vmm_config *cfg, const char **co
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: nubis-vmm --kernel BZIMAGE [--initrd PATH] [--cmdline STR] [--cpus 1]\n"
+		"usage: nubis-vmm --kernel BZIMAGE [--initrd PATH] [--cmdline STR] [--cpus N]\n"
 		"                 [--memory SIZE] [--console stdio|file:PATH|none] [--timeout D]\n"
 		"       nubis-vmm --config FILE.json [OPTIONS]  (the same keys as JSON; options\n"
 		"                 after it override)\n\n"

@@ -3,7 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,18 +31,25 @@
 #include "../devices/legacy/serial.h"
 
 /* Guest-physical placement (all below 1 MiB except the kernel and initrd). */
-#define ZERO_PAGE   0x7000ull
-#define CMDLINE	    0x20000ull
-#define ACPI_BASE   0xe0000ull
-#define ACPI_REGION 0x10000ull
-#define MAX_MEM	    (3ull << 30) /* one memory slot below the 32-bit PCI hole, for now */
-#define SERIAL_PORT 0x3f8
-#define SERIAL_IRQ  4
+#define ZERO_PAGE    0x7000ull
+#define CMDLINE	     0x20000ull
+#define ACPI_BASE    0xe0000ull
+#define ACPI_REGION  0x10000ull
+#define MAX_MEM	     (3ull << 30) /* one memory slot below the 32-bit PCI hole, for now */
+#define SERIAL_PORT  0x3f8
+#define SERIAL_IRQ   4
+#define VMM_MAX_CPUS 254
 
 struct machine {
 	struct kvmhost kvm;
 	struct vm *vm;
-	struct vcpu *cpu;
+	unsigned ncpus;
+	struct vcpu *cpu[VMM_MAX_CPUS]; /* cpu[0] boots; the others wait for INIT/SIPI */
+	pthread_t thread[VMM_MAX_CPUS]; /* thread[0] is the main thread */
+	bool started[VMM_MAX_CPUS];
+	pthread_mutex_t lock; /* devices and the console: one vCPU at a time */
+	uint64_t deadline_ns;
+	struct nb_error *err;
 	uint8_t *mem;
 	uint64_t mem_size;
 	struct bus pio, mmio;
@@ -50,7 +60,7 @@ struct machine {
 	int console_fd;
 	char out[512];
 	size_t out_len;
-	int status; /* -1 while running */
+	atomic_int status; /* -1 while running */
 	struct nb_ratelimit unclaimed;
 };
 
@@ -92,19 +102,23 @@ static void pm_irq(void *opaque, int level)
 	irq_line(opaque, 9, level);
 }
 
+/* End the run with @status unless it has ended already; the vCPUs notice
+ * at their next exit (kick_all makes that soon). */
+static void machine_stop(struct machine *m, int status)
+{
+	int running = -1;
+	atomic_compare_exchange_strong(&m->status, &running, status);
+}
+
 static void pm_sleep(void *opaque, int slp_typ)
 {
 	(void)slp_typ;
-	struct machine *m = opaque;
-	if (m->status < 0)
-		m->status = VMM_STATUS_POWEROFF;
+	machine_stop(opaque, VMM_STATUS_POWEROFF);
 }
 
 static void guest_reset(void *opaque)
 {
-	struct machine *m = opaque;
-	if (m->status < 0)
-		m->status = VMM_STATUS_REBOOT;
+	machine_stop(opaque, VMM_STATUS_REBOOT);
 }
 
 static int read_file(const char *what, const char *path, uint8_t **out, size_t *len,
@@ -140,12 +154,13 @@ static int read_file(const char *what, const char *path, uint8_t **out, size_t *
 	return 0;
 }
 
-static void dump_regs(struct machine *m, const char *why)
+static void dump_regs(struct vcpu *c, const char *why)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
 	fprintf(stderr, "nubis-vmm: %s\n", why);
-	if (ioctl(m->cpu->fd, KVM_GET_REGS, &r) == 0)
+	fprintf(stderr, "  vcpu %d\n", c->id);
+	if (ioctl(c->fd, KVM_GET_REGS, &r) == 0)
 		fprintf(stderr,
 			"  rip=%016llx rsp=%016llx rflags=%08llx\n"
 			"  rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx\n"
@@ -155,7 +170,7 @@ static void dump_regs(struct machine *m, const char *why)
 			(unsigned long long)r.rbx, (unsigned long long)r.rcx,
 			(unsigned long long)r.rdx, (unsigned long long)r.rsi,
 			(unsigned long long)r.rdi, (unsigned long long)r.rbp);
-	if (ioctl(m->cpu->fd, KVM_GET_SREGS, &s) == 0)
+	if (ioctl(c->fd, KVM_GET_SREGS, &s) == 0)
 		fprintf(stderr, "  cs=%04x cr0=%llx cr2=%llx cr3=%llx cr4=%llx efer=%llx\n",
 			s.cs.selector, (unsigned long long)s.cr0, (unsigned long long)s.cr2,
 			(unsigned long long)s.cr3, (unsigned long long)s.cr4,
@@ -255,10 +270,11 @@ static void on_alarm(int sig)
 		r->immediate_exit = 1;
 }
 
-static void handle_io(struct machine *m)
+static void handle_io(struct machine *m, struct vcpu *c)
 {
-	struct kvm_run *run = m->cpu->run;
+	struct kvm_run *run = c->run;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	pthread_mutex_lock(&m->lock);
 	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
 		int rc = bus_access(&m->pio, run->io.port, run->io.direction == KVM_EXIT_IO_OUT,
 				    data, run->io.size);
@@ -267,28 +283,122 @@ static void handle_io(struct machine *m)
 			       run->io.direction == KVM_EXIT_IO_OUT ? "wrote" : "read",
 			       run->io.port, run->io.size);
 	}
+	pthread_mutex_unlock(&m->lock);
 }
 
-static void handle_mmio(struct machine *m)
+static void handle_mmio(struct machine *m, struct vcpu *c)
 {
-	struct kvm_run *run = m->cpu->run;
+	struct kvm_run *run = c->run;
+	pthread_mutex_lock(&m->lock);
 	int rc = bus_access(&m->mmio, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
 			    run->mmio.len);
 	if (rc == -ENOENT && nb_ratelimit_ok(&m->unclaimed))
 		nb_log(NB_LOG_WARN, "guest %s unmapped address %#llx (size %u), ignored",
 		       run->mmio.is_write ? "wrote" : "read",
 		       (unsigned long long)run->mmio.phys_addr, run->mmio.len);
+	pthread_mutex_unlock(&m->lock);
 }
 
-static int run_loop(struct machine *m, uint64_t timeout_ns, struct nb_error *err)
+/* Make every vCPU leave KVM_RUN (a halted or waiting one included). */
+static void kick_all(struct machine *m)
 {
-	struct kvm_run *run = m->cpu->run;
+	for (unsigned i = 0; i < m->ncpus; i++) {
+		m->cpu[i]->run->immediate_exit = 1;
+		if (m->started[i] && !pthread_equal(m->thread[i], pthread_self()))
+			pthread_kill(m->thread[i], SIGUSR1);
+	}
+}
+
+/* An error that ends the run: message (first one wins) and register dump. */
+static void vcpu_fail(struct machine *m, struct vcpu *c, int status, const char *fmt,
+		      unsigned long long v)
+{
+	pthread_mutex_lock(&m->lock);
+	if (atomic_load(&m->status) < 0) {
+		if (m->err)
+			nb_error_set(m->err, NB_EKVM, fmt, v);
+		dump_regs(c, m->err ? m->err->msg : "vCPU failed");
+	}
+	pthread_mutex_unlock(&m->lock);
+	machine_stop(m, status);
+}
+
+static void vcpu_loop(struct machine *m, struct vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	vmm_tls_run = run;
+	while (atomic_load(&m->status) < 0) {
+		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				run->immediate_exit = 0;
+				if (m->deadline_ns && nb_now_ns() >= m->deadline_ns)
+					machine_stop(m, VMM_STATUS_TIMEOUT);
+				continue;
+			}
+			vcpu_fail(m, c, VMM_STATUS_INTERNAL, "KVM_RUN failed (errno %llu)",
+				  (unsigned long long)errno);
+			break;
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			handle_io(m, c);
+			break;
+		case KVM_EXIT_MMIO:
+			handle_mmio(m, c);
+			break;
+		case KVM_EXIT_HLT:
+			break; /* the in-kernel irqchip handles halts; seen only without one */
+		case KVM_EXIT_INTR:
+			run->immediate_exit = 0;
+			if (m->deadline_ns && nb_now_ns() >= m->deadline_ns)
+				machine_stop(m, VMM_STATUS_TIMEOUT);
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			vcpu_fail(m, c, VMM_STATUS_CRASH, "guest triple fault (shutdown)%llu", 0);
+			break;
+		case KVM_EXIT_INTERNAL_ERROR:
+			vcpu_fail(m, c, VMM_STATUS_INTERNAL, "KVM internal error (suberror %llu)",
+				  run->internal.suberror);
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			vcpu_fail(
+			    m, c, VMM_STATUS_INTERNAL, "VM entry failed (reason %#llx)",
+			    (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			break;
+		default:
+			vcpu_fail(m, c, VMM_STATUS_INTERNAL, "unexpected VM exit %llu",
+				  run->exit_reason);
+			break;
+		}
+	}
+	vmm_tls_run = NULL;
+	kick_all(m);
+}
+
+struct ap_arg {
+	struct machine *m;
+	struct vcpu *c;
+};
+
+static void *ap_thread(void *arg)
+{
+	struct ap_arg *a = arg;
+	vcpu_loop(a->m, a->c);
+	return NULL;
+}
+
+/* Run every vCPU, one thread each (vCPU 0 on this thread), until the guest
+ * powers off, resets, crashes or the timeout passes. */
+static int run_vcpus(struct machine *m, uint64_t timeout_ns)
+{
+	struct sigaction sa = {.sa_handler = on_alarm};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	timer_t timer = 0;
 	int have_timer = 0;
 	if (timeout_ns) {
-		struct sigaction sa = {.sa_handler = on_alarm};
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGALRM, &sa, NULL);
+		m->deadline_ns = nb_now_ns() + timeout_ns;
 		struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM};
 		struct itimerspec its = {
 		    .it_value = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
@@ -298,64 +408,28 @@ static int run_loop(struct machine *m, uint64_t timeout_ns, struct nb_error *err
 		    timer_settime(timer, 0, &its, NULL) == 0)
 			have_timer = 1;
 	}
-	uint64_t deadline = timeout_ns ? nb_now_ns() + timeout_ns : 0;
-	vmm_tls_run = run;
-	while (m->status < 0) {
-		if (ioctl(m->cpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
-				run->immediate_exit = 0;
-				if (deadline && nb_now_ns() >= deadline)
-					m->status = VMM_STATUS_TIMEOUT;
-				continue;
-			}
-			nb_error_set(err, NB_EKVM, "KVM_RUN: %s", strerror(errno));
-			dump_regs(m, "KVM_RUN failed");
-			m->status = VMM_STATUS_INTERNAL;
+	static_assert(VMM_MAX_CPUS <= 254, "xAPIC ids");
+	struct ap_arg args[VMM_MAX_CPUS];
+	m->thread[0] = pthread_self();
+	m->started[0] = true;
+	for (unsigned i = 1; i < m->ncpus; i++) {
+		args[i] = (struct ap_arg){m, m->cpu[i]};
+		if (pthread_create(&m->thread[i], NULL, ap_thread, &args[i])) {
+			vcpu_fail(m, m->cpu[i], VMM_STATUS_INTERNAL,
+				  "cannot start vCPU thread %llu", i);
 			break;
 		}
-		switch (run->exit_reason) {
-		case KVM_EXIT_IO:
-			handle_io(m);
-			break;
-		case KVM_EXIT_MMIO:
-			handle_mmio(m);
-			break;
-		case KVM_EXIT_HLT:
-			/* no in-kernel irqchip would be needed to wake it: treat as idle */
-			break;
-		case KVM_EXIT_SHUTDOWN:
-			dump_regs(m, "guest triple fault (shutdown)");
-			m->status = VMM_STATUS_CRASH;
-			break;
-		case KVM_EXIT_INTR:
-			run->immediate_exit = 0;
-			if (deadline && nb_now_ns() >= deadline)
-				m->status = VMM_STATUS_TIMEOUT;
-			break;
-		case KVM_EXIT_INTERNAL_ERROR:
-			nb_error_set(err, NB_EKVM, "KVM internal error (suberror %u)",
-				     run->internal.suberror);
-			dump_regs(m, err ? err->msg : "KVM internal error");
-			m->status = VMM_STATUS_INTERNAL;
-			break;
-		case KVM_EXIT_FAIL_ENTRY:
-			nb_error_set(
-			    err, NB_EKVM, "VM entry failed (reason %llx)",
-			    (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-			dump_regs(m, "VM entry failed");
-			m->status = VMM_STATUS_INTERNAL;
-			break;
-		default:
-			nb_error_set(err, NB_EKVM, "unexpected VM exit %u", run->exit_reason);
-			dump_regs(m, "unexpected VM exit");
-			m->status = VMM_STATUS_INTERNAL;
-			break;
-		}
+		m->started[i] = true;
 	}
-	vmm_tls_run = NULL;
+	if (atomic_load(&m->status) < 0)
+		vcpu_loop(m, m->cpu[0]);
+	kick_all(m);
+	for (unsigned i = 1; i < m->ncpus; i++)
+		if (m->started[i])
+			pthread_join(m->thread[i], NULL);
 	if (have_timer)
 		timer_delete(timer);
-	return m->status;
+	return atomic_load(&m->status);
 }
 
 static void machine_free(struct machine *m)
@@ -377,7 +451,9 @@ int vmm_run(const struct vmm_config *cfg, struct nb_error *err)
 	struct machine m;
 	memset(&m, 0, sizeof(m));
 	m.kvm.fd = -1;
-	m.status = -1;
+	atomic_init(&m.status, -1);
+	pthread_mutex_init(&m.lock, NULL);
+	m.err = err;
 	m.console_fd = cfg->console_fd;
 	m.mem_size = cfg->mem_size;
 	m.unclaimed = (struct nb_ratelimit)NB_RATELIMIT_INIT(10, 1000000000ull);
@@ -385,8 +461,8 @@ int vmm_run(const struct vmm_config *cfg, struct nb_error *err)
 	uint64_t entry = 0;
 	struct acpi_config acfg;
 
-	if (cfg->cpus != 1) {
-		nb_error_set(err, NB_EINVAL, "--cpus %u: this version boots one vCPU", cfg->cpus);
+	if (cfg->cpus < 1 || cfg->cpus > VMM_MAX_CPUS) {
+		nb_error_set(err, NB_EINVAL, "--cpus %u: need 1..%d", cfg->cpus, VMM_MAX_CPUS);
 		goto out;
 	}
 	if (cfg->mem_size < (16ull << 20) || cfg->mem_size > MAX_MEM || cfg->mem_size % 4096) {
@@ -397,6 +473,11 @@ int vmm_run(const struct vmm_config *cfg, struct nb_error *err)
 	}
 	if (kvmhost_open(&m.kvm, err) < 0)
 		goto out;
+	if (cfg->cpus > (unsigned)m.kvm.max_vcpus) {
+		nb_error_set(err, NB_EINVAL, "--cpus %u: KVM allows at most %d", cfg->cpus,
+			     m.kvm.max_vcpus);
+		goto out;
+	}
 	acpi_config_default(&acfg, cfg->cpus);
 	acfg.i8042 = true;
 	int rc = vm_create(&m.kvm, &m.vm);
@@ -414,19 +495,27 @@ int vmm_run(const struct vmm_config *cfg, struct nb_error *err)
 		nb_error_set(err, NB_ERESOURCE, "guest memory: %s", strerror(errno));
 		goto out;
 	}
-	if ((rc = vm_set_memory(m.vm, 0, m.mem, m.mem_size)) ||
-	    (rc = vcpu_create(m.vm, 0, &m.cpu))) {
-		nb_error_set(err, NB_EKVM, "setting up the VM: %s", strerror(-rc));
+	if ((rc = vm_set_memory(m.vm, 0, m.mem, m.mem_size))) {
+		nb_error_set(err, NB_EKVM, "setting up guest memory: %s", strerror(-rc));
 		goto out;
+	}
+	for (unsigned i = 0; i < cfg->cpus; i++) {
+		if ((rc = vcpu_create(m.vm, (int)i, &m.cpu[i])) ||
+		    (rc = x86_vcpu_set_cpuid(m.cpu[i], cfg->cpus))) {
+			nb_error_set(err, NB_EKVM, "creating vCPU %u: %s", i, strerror(-rc));
+			goto out;
+		}
+		m.ncpus = i + 1;
 	}
 	if (make_devices(&m, &acfg, err) < 0 || load_guest(&m, cfg, &acfg, &entry, err) < 0)
 		goto out;
-	if ((rc = x86_boot64_setup(m.cpu, entry, ZERO_PAGE))) {
+	if ((rc = x86_boot64_setup(m.cpu[0], entry, ZERO_PAGE))) {
 		nb_error_set(err, NB_EKVM, "setting up the vCPU: %s", strerror(-rc));
 		goto out;
 	}
-	status = run_loop(&m, cfg->timeout_ns, err);
+	status = run_vcpus(&m, cfg->timeout_ns);
 out:
 	machine_free(&m);
+	pthread_mutex_destroy(&m.lock);
 	return status;
 }

@@ -4,9 +4,9 @@
  * protocol, no firmware), ACPI tables, a 16550A console, an ACPI PM1 block
  * for poweroff, i8042 and 0xCF9 for reset.
  *
- * First step of the Linux-VM issue: one vCPU, memory up to 3 GiB, no initrd
- * placement above the kernel's limit, no virtio, no control API, no kvm_pvm
- * compatibility mode yet.
+ * First step of the Linux-VM issue: one thread per vCPU (the others wait for
+ * INIT/SIPI from the boot vCPU), memory up to 3 GiB, no virtio, no control
+ * API, no kvm_pvm compatibility mode yet.
  */
 #ifndef NUBIS_VMM_VMM_H
 #define NUBIS_VMM_VMM_H

@@ -95,3 +95,24 @@ def test_bad_json_config(tmp_path):
         p = vmm("--config", cfg)
         assert p.returncode == 1, (text, p.returncode, p.stderr)
         assert needle in p.stderr, (text, p.stderr)
+
+
+def test_smp_madt_and_threads():
+    # one thread per vCPU: the APs wait for INIT/SIPI (the tiny guest never
+    # sends one) and are stopped when the boot vCPU powers the machine off
+    for n in (2, 4):
+        p = vmm("--kernel", TINY, "--cpus", n, "--timeout", "30s")
+        assert p.returncode == 0, (n, p.stderr)
+        assert f"cpus: {n}" in p.stdout.splitlines()
+
+
+def test_timeout_reset_and_cpus_bounds():
+    import time
+    t = time.time()
+    p = vmm("--kernel", TINY, "--cpus", 2, "--cmdline", "tiny.halt", "--timeout", "500ms")
+    assert p.returncode == 5 and "timeout" in p.stderr, (p.returncode, p.stderr)
+    assert time.time() - t < 10
+    p = vmm("--kernel", TINY, "--cmdline", "tiny.reboot", "--timeout", "30s")
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    p = vmm("--kernel", TINY, "--cpus", 255)
+    assert p.returncode == 1 and "--cpus" in p.stderr

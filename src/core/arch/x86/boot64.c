@@ -2,6 +2,7 @@
 #include "boot64.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -24,6 +25,53 @@ static struct kvm_segment seg(uint16_t sel, uint8_t type, int code)
 				    .g = 1};
 }
 
+int x86_vcpu_set_cpuid(struct vcpu *c, unsigned ncpus)
+{
+	const struct kvm_cpuid2 *src = c->vm->kvm->cpuid;
+	size_t sz = sizeof(*src) + src->nent * sizeof(src->entries[0]);
+	struct kvm_cpuid2 *cp = malloc(sz);
+	if (!cp)
+		return -ENOMEM;
+	memcpy(cp, src, sz);
+	uint32_t id = (uint32_t)c->id;
+	for (unsigned i = 0; i < cp->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cp->entries[i];
+		switch (e->function) {
+		case 1:
+			e->ebx = (e->ebx & 0x0000ffffu) | (id << 24) | ((ncpus & 0xffu) << 16);
+			if (ncpus > 1)
+				e->edx |= 1u << 28; /* HTT: the count above is valid */
+			break;
+		case 0xb:
+		case 0x1f:
+			/* level 0: SMT, one thread per core; level 1: cores, ncpus per package */
+			if (e->index == 0) {
+				e->eax = 0;
+				e->ebx = 1;
+				e->ecx = (1u << 8) | 0;
+			} else if (e->index == 1) {
+				unsigned shift = 0;
+				while ((1u << shift) < ncpus)
+					shift++;
+				e->eax = shift;
+				e->ebx = ncpus;
+				e->ecx = (2u << 8) | 1;
+			} else {
+				e->eax = e->ebx = 0;
+				e->ecx = e->index;
+			}
+			e->edx = id;
+			break;
+		case 0x8000001e:
+			e->eax = id;
+			break;
+		}
+	}
+	int rc = ioctl(c->fd, KVM_SET_CPUID2, cp) < 0 ? -errno : 0;
+	free(cp);
+	return rc;
+}
+
 int x86_boot64_setup(struct vcpu *c, uint64_t entry, uint64_t zero_page)
 {
 	const struct gmem *m = &c->vm->mem;
@@ -44,9 +92,6 @@ int x86_boot64_setup(struct vcpu *c, uint64_t entry, uint64_t zero_page)
 				return -EFAULT;
 	}
 
-	const struct kvmhost *h = c->vm->kvm;
-	if (ioctl(c->fd, KVM_SET_CPUID2, h->cpuid) < 0)
-		return -errno;
 	struct kvm_sregs sr;
 	if (ioctl(c->fd, KVM_GET_SREGS, &sr) < 0)
 		return -errno;

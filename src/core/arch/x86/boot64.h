@@ -18,9 +18,15 @@
 #define BOOT64_SEL_CS 0x10
 #define BOOT64_SEL_DS 0x18
 
+/* Set @c's CPUID from KVM's supported list with the topology of a guest
+ * of @ncpus vCPUs: its initial APIC id (leaf 1 EBX, x2APIC leaves 0xB and
+ * 0x1F, AMD leaf 0x8000001E) and the logical processor count. APIC id =
+ * vCPU id. Returns 0 or -errno. */
+int x86_vcpu_set_cpuid(struct vcpu *c, unsigned ncpus);
+
 /* Write the GDT and page tables into guest memory (@c's VM) and set the
- * vCPU's CPUID, control registers, segments and registers so it starts at
- * @entry with RSI = @zero_page. Returns 0 or -errno. */
+ * boot vCPU's control registers, segments and registers so it starts at
+ * @entry with RSI = @zero_page. Set its CPUID first. Returns 0 or -errno. */
 int x86_boot64_setup(struct vcpu *c, uint64_t entry, uint64_t zero_page);
 
 #endif
