@@ -96,7 +96,8 @@ static void usage(FILE *out)
 		"                 after it override)\n\n"
 		"Boot a bzImage (64-bit boot protocol) directly: ACPI tables, a 16550A console\n"
 		"on 0x3f8, ACPI poweroff through PM1. Exit status: 0 poweroff, 1 bad usage or\n"
-		"input, 2 guest reset, 3 triple fault, 4 KVM error, 5 timeout.\n");
+		"input, 2 guest reset, 3 triple fault, 4 KVM error, 5 timeout, 6 Ctrl-A x.\n"
+		"With --console stdio, stdin feeds the serial port (raw mode on a terminal).\n");
 }
 
 int main(int argc, char **argv)
@@ -108,7 +109,8 @@ int main(int argc, char **argv)
 	    {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
 	    {"config", required_argument, NULL, 'f'},  {0},
 	};
-	struct vmm_config cfg = {.cpus = 1, .mem_size = 256ull << 20, .console_fd = 1};
+	struct vmm_config cfg = {
+	    .cpus = 1, .mem_size = 256ull << 20, .console_fd = 1, .input_fd = 0};
 	const char *console = "stdio";
 	json_t *config = NULL; /* owns the strings --config points cfg at */
 	uint64_t v;
@@ -175,6 +177,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return VMM_STATUS_USAGE;
 	}
+	if (strcmp(console, "stdio"))
+		cfg.input_fd = -1; /* serial input comes from stdin with --console stdio only */
 	if (!strcmp(console, "none")) {
 		cfg.console_fd = -1;
 	} else if (!strncmp(console, "file:", 5) && console[5]) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -13,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +64,9 @@ struct machine {
 	size_t out_len;
 	atomic_int status; /* -1 while running */
 	struct nb_ratelimit unclaimed;
+	int input_fd, stop_pipe[2];
+	pthread_t input_thread;
+	bool input_started;
 };
 
 static void console_flush(struct machine *m)
@@ -375,6 +380,54 @@ static void vcpu_loop(struct machine *m, struct vcpu *c)
 	kick_all(m);
 }
 
+/* Console input: bytes from input_fd go to the UART's receive FIFO, waiting
+ * while it is full. On a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends one
+ * Ctrl-A. Ends at end of input or when the run ends (stop_pipe). */
+static void *input_main(void *arg)
+{
+	struct machine *m = arg;
+	int tty = isatty(m->input_fd), escape = 0;
+	struct pollfd pfd[2] = {{.fd = m->input_fd, .events = POLLIN},
+				{.fd = m->stop_pipe[0], .events = POLLIN}};
+	uint8_t buf[64];
+	while (atomic_load(&m->status) < 0) {
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+		if (!pfd[0].revents)
+			continue;
+		ssize_t n = read(m->input_fd, buf, sizeof(buf));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break; /* end of input: the guest keeps running */
+		for (ssize_t i = 0; i < n && atomic_load(&m->status) < 0; i++) {
+			uint8_t c = buf[i];
+			if (tty && escape) {
+				escape = 0;
+				if (c == 'x') {
+					machine_stop(m, VMM_STATUS_QUIT);
+					kick_all(m);
+					break;
+				}
+			} else if (tty && c == 0x01) {
+				escape = 1;
+				continue;
+			}
+			for (;;) { /* wait for room in the FIFO */
+				pthread_mutex_lock(&m->lock);
+				size_t took = serial_receive(m->serial, &c, 1);
+				pthread_mutex_unlock(&m->lock);
+				if (took || atomic_load(&m->status) >= 0)
+					break;
+				poll(&pfd[1], 1, 1);
+			}
+		}
+	}
+	return NULL;
+}
+
 struct ap_arg {
 	struct machine *m;
 	struct vcpu *c;
@@ -409,6 +462,16 @@ static int run_vcpus(struct machine *m, uint64_t timeout_ns)
 			have_timer = 1;
 	}
 	static_assert(VMM_MAX_CPUS <= 254, "xAPIC ids");
+	struct termios saved;
+	int restore_tty = 0;
+	if (m->input_fd >= 0 && pipe2(m->stop_pipe, O_CLOEXEC) == 0) {
+		if (isatty(m->input_fd) && tcgetattr(m->input_fd, &saved) == 0) {
+			struct termios raw = saved;
+			cfmakeraw(&raw);
+			restore_tty = tcsetattr(m->input_fd, TCSANOW, &raw) == 0;
+		}
+		m->input_started = pthread_create(&m->input_thread, NULL, input_main, m) == 0;
+	}
 	struct ap_arg args[VMM_MAX_CPUS];
 	m->thread[0] = pthread_self();
 	m->started[0] = true;
@@ -427,6 +490,17 @@ static int run_vcpus(struct machine *m, uint64_t timeout_ns)
 	for (unsigned i = 1; i < m->ncpus; i++)
 		if (m->started[i])
 			pthread_join(m->thread[i], NULL);
+	if (m->input_started) {
+		ssize_t w = write(m->stop_pipe[1], "", 1);
+		(void)w;
+		pthread_join(m->input_thread, NULL);
+	}
+	if (m->stop_pipe[0] >= 0) {
+		close(m->stop_pipe[0]);
+		close(m->stop_pipe[1]);
+	}
+	if (restore_tty)
+		tcsetattr(m->input_fd, TCSANOW, &saved);
 	if (have_timer)
 		timer_delete(timer);
 	return atomic_load(&m->status);
@@ -455,6 +529,8 @@ int vmm_run(const struct vmm_config *cfg, struct nb_error *err)
 	pthread_mutex_init(&m.lock, NULL);
 	m.err = err;
 	m.console_fd = cfg->console_fd;
+	m.input_fd = cfg->input_fd;
+	m.stop_pipe[0] = m.stop_pipe[1] = -1;
 	m.mem_size = cfg->mem_size;
 	m.unclaimed = (struct nb_ratelimit)NB_RATELIMIT_INIT(10, 1000000000ull);
 	int status = VMM_STATUS_USAGE;

@@ -22,6 +22,7 @@
 #define VMM_STATUS_CRASH    3 /* triple fault: registers dumped */
 #define VMM_STATUS_INTERNAL 4 /* KVM error: registers dumped */
 #define VMM_STATUS_TIMEOUT  5 /* --timeout passed */
+#define VMM_STATUS_QUIT	    6 /* the user typed Ctrl-A x on the console */
 
 struct vmm_config {
 	const char *kernel;  /* bzImage */
@@ -30,6 +31,7 @@ struct vmm_config {
 	unsigned cpus;
 	uint64_t mem_size;
 	int console_fd;	     /* serial output; -1: discarded */
+	int input_fd;	     /* serial input (raw mode on a terminal); -1: none */
 	uint64_t timeout_ns; /* 0: none */
 };
 

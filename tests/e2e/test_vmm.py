@@ -116,3 +116,39 @@ def test_timeout_reset_and_cpus_bounds():
     assert p.returncode == 2, (p.returncode, p.stderr)
     p = vmm("--kernel", TINY, "--cpus", 255)
     assert p.returncode == 1 and "--cpus" in p.stderr
+
+
+def test_serial_input_echo():
+    # The guest clears the UART FIFOs when it sets the port up (as on real
+    # hardware), so input is sent once it says it is ready. More than the
+    # 16-byte FIFO: the input thread waits for room.
+    text = "".join(f"line {i} of serial input\n" for i in range(20))
+    proc = subprocess.Popen([str(VMM), "--kernel", str(TINY), "--cmdline", "tiny.echo",
+                             "--timeout", "60s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line == "echo: ready\n":
+            break
+    proc.stdin.write(text + "q")
+    proc.stdin.close()
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    assert "echo: ready\n" in seen
+    assert rest == text
+
+
+def test_ctrl_a_x_quits_on_a_terminal():
+    import pty
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([str(VMM), "--kernel", str(TINY), "--cmdline", "tiny.echo",
+                                 "--timeout", "60s"], stdin=slave, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        os.write(master, b"ab\x01x")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 6, (proc.returncode, err)
