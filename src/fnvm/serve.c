@@ -2,7 +2,6 @@
 #include "serve.h"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -13,53 +12,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
-
-#if MHD_VERSION < 0x00097002
-typedef int mhd_result;
-#else
-typedef enum MHD_Result mhd_result;
-#endif
-
-/*
- * libmicrohttpd is loaded when a server starts, not when nubis starts: its
- * TLS dependencies (gnutls and eight more libraries) cost ~1.5 ms of start-up
- * that every `nubis run` would otherwise pay. These are the calls we use.
- */
-struct mhd_api {
-	void *so;
-	__typeof__(MHD_start_daemon) *start_daemon;
-	__typeof__(MHD_stop_daemon) *stop_daemon;
-	__typeof__(MHD_quiesce_daemon) *quiesce_daemon;
-	__typeof__(MHD_suspend_connection) *suspend_connection;
-	__typeof__(MHD_resume_connection) *resume_connection;
-	__typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
-	__typeof__(MHD_add_response_header) *add_response_header;
-	__typeof__(MHD_queue_response) *queue_response;
-	__typeof__(MHD_destroy_response) *destroy_response;
-};
-
-static int mhd_load(struct mhd_api *m, struct nb_error *err)
-{
-	static const char *const names[] = {"libmicrohttpd.so.12", "libmicrohttpd.so"};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && !m->so; i++)
-		m->so = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-	if (!m->so)
-		return nb_error_set(err, NB_ERESOURCE, "cannot load libmicrohttpd: %s", dlerror());
-#define MHD_SYM(field, name)                                                                       \
-	if (!(*(void **)&m->field = dlsym(m->so, #name)))                                          \
-		return nb_error_set(err, NB_ERESOURCE, "libmicrohttpd lacks %s", #name);
-	MHD_SYM(start_daemon, MHD_start_daemon)
-	MHD_SYM(stop_daemon, MHD_stop_daemon)
-	MHD_SYM(quiesce_daemon, MHD_quiesce_daemon)
-	MHD_SYM(suspend_connection, MHD_suspend_connection)
-	MHD_SYM(resume_connection, MHD_resume_connection)
-	MHD_SYM(create_response_from_buffer, MHD_create_response_from_buffer)
-	MHD_SYM(add_response_header, MHD_add_response_header)
-	MHD_SYM(queue_response, MHD_queue_response)
-	MHD_SYM(destroy_response, MHD_destroy_response)
-#undef MHD_SYM
-	return 0;
-}
+#include "../common/mhd.h"
 
 /* Threads that prepare and destroy VMs beside the workers. Two measured best
  * on 2 cores (hello-musl under wrk: 1 -> ~700, 2 -> ~900, 3 -> ~850 req/s):
@@ -161,27 +114,7 @@ static void *worker_main(void *arg)
 static mhd_result respond_text(struct fnvm_server *s, struct MHD_Connection *c, unsigned status,
 			       const char *code, const char *msg)
 {
-	char body[768];
-	/* one JSON error shape for every front end */
-	char clean[512];
-	size_t j = 0;
-	for (size_t i = 0; msg[i] && j + 2 < sizeof(clean); i++) {
-		char ch = msg[i];
-		if (ch == '"' || ch == '\\')
-			clean[j++] = '\\';
-		clean[j++] = (ch < 0x20) ? ' ' : ch;
-	}
-	clean[j] = 0;
-	int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
-			 code, clean);
-	struct MHD_Response *rs =
-	    s->mhd_api.create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-	if (!rs)
-		return MHD_NO;
-	s->mhd_api.add_response_header(rs, "Content-Type", "application/json");
-	mhd_result ret = s->mhd_api.queue_response(c, status, rs);
-	s->mhd_api.destroy_response(rs);
-	return ret;
+	return mhd_respond_error(&s->mhd_api, c, status, code, msg);
 }
 
 static mhd_result respond_result(struct fnvm_server *s, struct req *r)
@@ -460,8 +393,7 @@ void fnvm_server_stop(struct fnvm_server *s)
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s->workers);
-	if (s->mhd_api.so)
-		dlclose(s->mhd_api.so);
+	mhd_unload(&s->mhd_api);
 	free(s);
 }
 
