@@ -54,6 +54,14 @@ static int load_config(const char *path, struct vmm_config *cfg, const char **co
 				cfg->cmdline = str;
 			else
 				*console = str;
+		} else if (!strcmp(key, "api_sock")) {
+			if (!json_is_string(v) && !json_is_null(v)) {
+				fprintf(stderr,
+					"nubis-vmm: --config %s: \"api_sock\" must be a string\n",
+					path);
+				return -1;
+			}
+			cfg->api_sock = json_is_string(v) ? json_string_value(v) : NULL;
 		} else if (!strcmp(key, "cpus")) {
 			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 			    json_integer_value(v) > 254) {
@@ -96,18 +104,25 @@ static void usage(FILE *out)
 		"                 after it override)\n\n"
 		"Boot a bzImage (64-bit boot protocol) directly: ACPI tables, a 16550A console\n"
 		"on 0x3f8, ACPI poweroff through PM1. Exit status: 0 poweroff, 1 bad usage or\n"
-		"input, 2 guest reset, 3 triple fault, 4 KVM error, 5 timeout, 6 Ctrl-A x.\n"
+		"input, 2 guest reset, 3 triple fault, 4 KVM error, 5 timeout, 6 Ctrl-A x,\n"
+		"7 killed through the control API (--api-sock PATH: see docs/VMM-API.md).\n"
 		"With --console stdio, stdin feeds the serial port (raw mode on a terminal).\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-	    {"cmdline", required_argument, NULL, 'c'}, {"cpus", required_argument, NULL, 'n'},
-	    {"memory", required_argument, NULL, 'm'},  {"console", required_argument, NULL, 'o'},
-	    {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-	    {"config", required_argument, NULL, 'f'},  {0},
+	    {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'},
+	    {"cmdline", required_argument, NULL, 'c'},
+	    {"cpus", required_argument, NULL, 'n'},
+	    {"memory", required_argument, NULL, 'm'},
+	    {"console", required_argument, NULL, 'o'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"config", required_argument, NULL, 'f'},
+	    {"api-sock", required_argument, NULL, 'a'},
+	    {0},
 	};
 	struct vmm_config cfg = {
 	    .cpus = 1, .mem_size = 256ull << 20, .console_fd = 1, .input_fd = 0};
@@ -150,6 +165,9 @@ int main(int argc, char **argv)
 				return VMM_STATUS_USAGE;
 			}
 			cfg.timeout_ns = v;
+			break;
+		case 'a':
+			cfg.api_sock = optarg;
 			break;
 		case 'f':
 			if (config) {

@@ -31,6 +31,8 @@
 #include "../devices/legacy/pm.h"
 #include "../devices/legacy/reset.h"
 #include "../devices/legacy/serial.h"
+#include "api.h"
+#include <jansson.h>
 
 /* Guest-physical placement (all below 1 MiB except the kernel and initrd). */
 #define ZERO_PAGE    0x7000ull
@@ -64,6 +66,12 @@ struct machine {
 	size_t out_len;
 	atomic_int status; /* -1 while running */
 	struct nb_ratelimit unclaimed;
+	/* pause: vCPU threads park at their next exit until resumed */
+	pthread_mutex_t pause_mu;
+	pthread_cond_t pause_cv;
+	bool pause_req;
+	unsigned parked, running_threads;
+	const struct vmm_config *cfg;
 	int input_fd, stop_pipe[2];
 	pthread_t input_thread;
 	bool input_started;
@@ -113,6 +121,10 @@ static void machine_stop(struct machine *m, int status)
 {
 	int running = -1;
 	atomic_compare_exchange_strong(&m->status, &running, status);
+	/* paused vCPUs must see it too */
+	pthread_mutex_lock(&m->pause_mu);
+	pthread_cond_broadcast(&m->pause_cv);
+	pthread_mutex_unlock(&m->pause_mu);
 }
 
 static void pm_sleep(void *opaque, int slp_typ)
@@ -328,11 +340,29 @@ static void vcpu_fail(struct machine *m, struct vcpu *c, int status, const char 
 	machine_stop(m, status);
 }
 
+/* Park while a pause is requested (and the machine runs). */
+static void vcpu_park(struct machine *m)
+{
+	pthread_mutex_lock(&m->pause_mu);
+	if (m->pause_req && atomic_load(&m->status) < 0) {
+		m->parked++;
+		pthread_cond_broadcast(&m->pause_cv);
+		while (m->pause_req && atomic_load(&m->status) < 0)
+			pthread_cond_wait(&m->pause_cv, &m->pause_mu);
+		m->parked--;
+	}
+	pthread_mutex_unlock(&m->pause_mu);
+}
+
 static void vcpu_loop(struct machine *m, struct vcpu *c)
 {
 	struct kvm_run *run = c->run;
 	vmm_tls_run = run;
 	while (atomic_load(&m->status) < 0) {
+		vcpu_park(m);
+		run->immediate_exit = 0;
+		if (atomic_load(&m->status) >= 0)
+			break;
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				run->immediate_exit = 0;
@@ -428,6 +458,82 @@ static void *input_main(void *arg)
 	return NULL;
 }
 
+static char *api_describe(void *vm)
+{
+	struct machine *m = vm;
+	pthread_mutex_lock(&m->pause_mu);
+	const char *state = atomic_load(&m->status) >= 0 ? "stopping"
+			    : m->pause_req		 ? "paused"
+							 : "running";
+	pthread_mutex_unlock(&m->pause_mu);
+	json_t *j = json_pack("{s:s, s:i, s:I, s:s, s:s}", "state", state, "cpus", (int)m->ncpus,
+			      "memory", (json_int_t)m->mem_size, "kernel", m->cfg->kernel,
+			      "cmdline", m->cfg->cmdline ? m->cfg->cmdline : "");
+	char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	return out;
+}
+
+static int api_pause(void *vm)
+{
+	struct machine *m = vm;
+	pthread_mutex_lock(&m->pause_mu);
+	int rc = atomic_load(&m->status) >= 0 ? -ESRCH : m->pause_req ? -EALREADY : 0;
+	if (!rc) {
+		m->pause_req = true;
+		kick_all(m);
+		/* wait (bounded) until every vCPU thread has parked */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 2;
+		while (m->parked < m->running_threads && atomic_load(&m->status) < 0 &&
+		       pthread_cond_timedwait(&m->pause_cv, &m->pause_mu, &until) == 0)
+			kick_all(m);
+	}
+	pthread_mutex_unlock(&m->pause_mu);
+	return rc;
+}
+
+static int api_resume(void *vm)
+{
+	struct machine *m = vm;
+	pthread_mutex_lock(&m->pause_mu);
+	int rc = atomic_load(&m->status) >= 0 ? -ESRCH : !m->pause_req ? -EALREADY : 0;
+	if (!rc) {
+		m->pause_req = false;
+		pthread_cond_broadcast(&m->pause_cv);
+	}
+	pthread_mutex_unlock(&m->pause_mu);
+	return rc;
+}
+
+static int api_shutdown(void *vm)
+{
+	struct machine *m = vm;
+	if (atomic_load(&m->status) >= 0)
+		return -ESRCH;
+	pthread_mutex_lock(&m->lock);
+	pm_power_button(m->pm);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+static int api_kill(void *vm)
+{
+	struct machine *m = vm;
+	machine_stop(m, VMM_STATUS_KILLED);
+	kick_all(m);
+	return 0;
+}
+
+static const struct vmm_api_ops api_ops = {
+    .describe = api_describe,
+    .pause = api_pause,
+    .resume = api_resume,
+    .shutdown = api_shutdown,
+    .kill = api_kill,
+};
+
 struct ap_arg {
 	struct machine *m;
 	struct vcpu *c;
@@ -475,6 +581,7 @@ static int run_vcpus(struct machine *m, uint64_t timeout_ns)
 	struct ap_arg args[VMM_MAX_CPUS];
 	m->thread[0] = pthread_self();
 	m->started[0] = true;
+	m->running_threads = m->ncpus;
 	for (unsigned i = 1; i < m->ncpus; i++) {
 		args[i] = (struct ap_arg){m, m->cpu[i]};
 		if (pthread_create(&m->thread[i], NULL, ap_thread, &args[i])) {
@@ -530,6 +637,10 @@ int vmm_run(const struct vmm_config *cfg, struct nb_error *err)
 	m.err = err;
 	m.console_fd = cfg->console_fd;
 	m.input_fd = cfg->input_fd;
+	m.cfg = cfg;
+	pthread_mutex_init(&m.pause_mu, NULL);
+	pthread_cond_init(&m.pause_cv, NULL);
+	struct vmm_api *api = NULL;
 	m.stop_pipe[0] = m.stop_pipe[1] = -1;
 	m.mem_size = cfg->mem_size;
 	m.unclaimed = (struct nb_ratelimit)NB_RATELIMIT_INIT(10, 1000000000ull);
@@ -589,9 +700,14 @@ int vmm_run(const struct vmm_config *cfg, struct nb_error *err)
 		nb_error_set(err, NB_EKVM, "setting up the vCPU: %s", strerror(-rc));
 		goto out;
 	}
+	if (cfg->api_sock && vmm_api_start(cfg->api_sock, &api_ops, &m, &api, err) < 0)
+		goto out;
 	status = run_vcpus(&m, cfg->timeout_ns);
 out:
+	vmm_api_stop(api);
 	machine_free(&m);
+	pthread_cond_destroy(&m.pause_cv);
+	pthread_mutex_destroy(&m.pause_mu);
 	pthread_mutex_destroy(&m.lock);
 	return status;
 }

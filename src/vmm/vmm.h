@@ -5,8 +5,8 @@
  * for poweroff, i8042 and 0xCF9 for reset.
  *
  * First step of the Linux-VM issue: one thread per vCPU (the others wait for
- * INIT/SIPI from the boot vCPU), memory up to 3 GiB, no virtio, no control
- * API, no kvm_pvm compatibility mode yet.
+ * INIT/SIPI from the boot vCPU), memory up to 3 GiB, a control API (api.h),
+ * no virtio, no kvm_pvm compatibility mode yet.
  */
 #ifndef NUBIS_VMM_VMM_H
 #define NUBIS_VMM_VMM_H
@@ -23,6 +23,7 @@
 #define VMM_STATUS_INTERNAL 4 /* KVM error: registers dumped */
 #define VMM_STATUS_TIMEOUT  5 /* --timeout passed */
 #define VMM_STATUS_QUIT	    6 /* the user typed Ctrl-A x on the console */
+#define VMM_STATUS_KILLED   7 /* PUT /vm/kill on the control API */
 
 struct vmm_config {
 	const char *kernel;  /* bzImage */
@@ -30,9 +31,10 @@ struct vmm_config {
 	const char *cmdline; /* NULL: "" */
 	unsigned cpus;
 	uint64_t mem_size;
-	int console_fd;	     /* serial output; -1: discarded */
-	int input_fd;	     /* serial input (raw mode on a terminal); -1: none */
-	uint64_t timeout_ns; /* 0: none */
+	int console_fd;	      /* serial output; -1: discarded */
+	int input_fd;	      /* serial input (raw mode on a terminal); -1: none */
+	uint64_t timeout_ns;  /* 0: none */
+	const char *api_sock; /* control API socket path; NULL: none */
 };
 
 /* Boot and run the VM until it powers off, resets, crashes or times out.

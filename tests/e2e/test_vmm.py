@@ -152,3 +152,78 @@ def test_ctrl_a_x_quits_on_a_terminal():
         os.close(master)
         os.close(slave)
     assert proc.returncode == 6, (proc.returncode, err)
+
+
+def _api(sock, method, path):
+    import http.client
+    import socket as so
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+            self.sock.settimeout(10)
+            self.sock.connect(sock)
+
+    c = Conn("localhost", timeout=10)
+    c.request(method, path)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def test_control_api_pause_resume_kill(tmp_path):
+    import json
+    import select
+    import time
+    sock = str(tmp_path / "vmm.sock")
+    proc = subprocess.Popen([str(VMM), "--kernel", str(TINY), "--cmdline", "tiny.echo",
+                             "--api-sock", sock, "--timeout", "60s"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for line in proc.stdout:
+            if line == b"echo: ready\n":
+                break
+        st, body = _api(sock, "GET", "/vm")
+        assert st == 200 and json.loads(body) == {"state": "running", "cpus": 1,
+                                                   "memory": 256 << 20, "kernel": str(TINY),
+                                                   "cmdline": "tiny.echo"}
+        assert _api(sock, "PUT", "/vm/pause")[0] == 204
+        assert json.loads(_api(sock, "GET", "/vm")[1])["state"] == "paused"
+        assert _api(sock, "PUT", "/vm/pause")[0] == 409
+        # input while paused is not echoed: the guest does not run
+        proc.stdin.write(b"ping\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        assert not ready, "the guest ran while paused"
+        assert _api(sock, "PUT", "/vm/resume")[0] == 204
+        assert proc.stdout.readline() == b"ping\n"
+        assert _api(sock, "PUT", "/vm/resume")[0] == 409
+        assert _api(sock, "GET", "/nope")[0] == 404
+        assert _api(sock, "POST", "/vm")[0] == 405
+        assert _api(sock, "PUT", "/vm/shutdown")[0] == 204
+        assert _api(sock, "PUT", "/vm/kill")[0] == 204
+        assert proc.wait(timeout=30) == 7
+        assert not os.path.exists(sock)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_control_api_socket_in_use(tmp_path):
+    sock = str(tmp_path / "vmm.sock")
+    first = subprocess.Popen([str(VMM), "--kernel", str(TINY), "--cmdline", "tiny.halt",
+                              "--api-sock", sock, "--timeout", "30s", "--console", "none"],
+                             stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        import time
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        p = vmm("--kernel", TINY, "--api-sock", sock, "--console", "none")
+        assert p.returncode == 1 and "another monitor" in p.stderr
+    finally:
+        first.kill()
+        first.wait()
