@@ -13,6 +13,7 @@
 
 #include "../common/log.h"
 #include "../common/mhd.h"
+#include "../common/sock.h"
 
 /* Threads that prepare and destroy VMs beside the workers. Two measured best
  * on 2 cores (hello-musl under wrk: 1 -> ~700, 2 -> ~900, 3 -> ~850 req/s):
@@ -231,27 +232,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static int listen_on(struct fnvm_server *s, const char *spec, struct nb_error *err)
 {
 	if (!strncmp(spec, "unix:", 5)) {
-		const char *path = spec + 5;
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-		if (!*path || strlen(path) >= sizeof(sa.sun_path))
-			return nb_error_set(err, NB_EINVAL, "--listen %s: bad socket path", spec);
-		strcpy(sa.sun_path, path);
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		char what[160];
+		snprintf(what, sizeof(what), "--listen %s", spec);
+		int fd = nb_unix_listen(spec + 5, 512, what, err);
 		if (fd < 0)
-			return nb_error_sys(err, errno, "socket");
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(fd);
-			return nb_error_set(err, NB_EINVAL,
-					    "--listen %s: a server is already listening there",
-					    spec);
-		}
-		unlink(path); /* stale socket of a dead server, or nothing */
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 512) < 0) {
-			int e = errno;
-			close(fd);
-			return nb_error_sys(err, e, "--listen %s", spec);
-		}
-		s->unix_path = strdup(path);
+			return -1;
+		s->unix_path = strdup(spec + 5);
 		s->lfd = fd;
 		return 0;
 	}

@@ -2,13 +2,13 @@
 #include "api.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "../common/mhd.h"
+#include "../common/sock.h"
 
 struct vmm_api {
 	struct mhd_api mhd;
@@ -78,32 +78,15 @@ static mhd_result on_request(void *cls, struct MHD_Connection *c, const char *ur
 int vmm_api_start(const char *path, const struct vmm_api_ops *ops, void *vm, struct vmm_api **out,
 		  struct nb_error *err)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
-		return nb_error_set(err, NB_EINVAL, "--api-sock %s: bad socket path",
-				    path ? path : "");
 	struct vmm_api *a = calloc(1, sizeof(*a));
 	if (!a)
 		return nb_error_set(err, NB_ERESOURCE, "out of memory");
 	a->ops = ops;
 	a->vm = vm;
-	a->fd = -1;
-	strcpy(sa.sun_path, path);
-	if (mhd_load(&a->mhd, err) < 0)
-		goto fail;
-	a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (a->fd < 0) {
-		nb_error_sys(err, errno, "--api-sock %s: socket", path);
-		goto fail;
-	}
-	if (connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		nb_error_set(err, NB_EINVAL, "--api-sock %s: another monitor is listening there",
-			     path);
-		goto fail;
-	}
-	unlink(path); /* a stale socket of a dead monitor, or nothing */
-	if (bind(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(a->fd, 16) < 0) {
-		nb_error_set(err, NB_EINVAL, "--api-sock %s: %s", path, strerror(errno));
+	char what[160];
+	snprintf(what, sizeof(what), "--api-sock %s", path ? path : "");
+	if (mhd_load(&a->mhd, err) < 0 || (a->fd = nb_unix_listen(path, 16, what, err)) < 0) {
+		a->fd = -1;
 		goto fail;
 	}
 	a->path = strdup(path);

@@ -223,7 +223,7 @@ def test_control_api_socket_in_use(tmp_path):
                 break
             time.sleep(0.05)
         p = vmm("--kernel", TINY, "--api-sock", sock, "--console", "none")
-        assert p.returncode == 1 and "another monitor" in p.stderr
+        assert p.returncode == 1 and "already listening" in p.stderr
     finally:
         first.kill()
         first.wait()
