@@ -672,8 +672,26 @@ int vmm_run(const struct vmm_config *cfg, struct nb_error *err)
 		nb_error_set(err, NB_EKVM, "KVM_CREATE_VM: %s", strerror(-rc));
 		goto out;
 	}
+	/* Intel VT-x needs a TSS and identity-map page for its real-mode emulation;
+	 * put them just below the 4 GiB boundary (in the PCI hole, not RAM). */
+	if (ioctl(m.vm->fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0 && m.kvm.flavour == KVMHOST_VMX) {
+		nb_error_set(err, NB_EKVM, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+		goto out;
+	}
+	uint64_t idmap = 0xfffbc000ull;
+	if (ioctl(m.vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0 &&
+	    m.kvm.flavour == KVMHOST_VMX) {
+		nb_error_set(err, NB_EKVM, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+		goto out;
+	}
 	if (ioctl(m.vm->fd, KVM_CREATE_IRQCHIP, 0) < 0) {
 		nb_error_set(err, NB_EKVM, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		goto out;
+	}
+	/* the i8254 PIT, in the kernel; the speaker port is a dummy */
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	if (ioctl(m.vm->fd, KVM_CREATE_PIT2, &pit) < 0) {
+		nb_error_set(err, NB_EKVM, "KVM_CREATE_PIT2: %s", strerror(errno));
 		goto out;
 	}
 	m.mem = mmap(NULL, m.mem_size, PROT_READ | PROT_WRITE,
