@@ -29,6 +29,7 @@ struct mhd_api {
 	__typeof__(MHD_add_response_header) *add_response_header;
 	__typeof__(MHD_queue_response) *queue_response;
 	__typeof__(MHD_destroy_response) *destroy_response;
+	__typeof__(MHD_get_daemon_info) *get_daemon_info;
 };
 
 /* Load the library and resolve the calls. Returns 0 or -1 with @err. */

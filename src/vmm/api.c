@@ -110,8 +110,18 @@ void vmm_api_stop(struct vmm_api *a)
 {
 	if (!a)
 		return;
-	if (a->d)
+	if (a->d) {
+		/* let responses in flight (the one to /vm/kill) reach their clients:
+		 * wait up to 200 ms for open connections to end */
+		for (int i = 0; i < 200; i++) {
+			const union MHD_DaemonInfo *info =
+			    a->mhd.get_daemon_info(a->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+			if (!info || !info->num_connections)
+				break;
+			usleep(1000);
+		}
 		a->mhd.stop_daemon(a->d);
+	}
 	if (a->fd >= 0)
 		close(a->fd);
 	if (a->path) {

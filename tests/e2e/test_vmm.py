@@ -227,3 +227,76 @@ def test_control_api_socket_in_use(tmp_path):
     finally:
         first.kill()
         first.wait()
+
+
+OPENAPI = REPO / "src/vmm/openapi.json"
+
+
+def _check_schema(spec, schema, value, where):
+    """The subset of JSON Schema the API document uses."""
+    if "$ref" in schema:
+        name = schema["$ref"].split("/")[-1]
+        schema = spec["components"]["schemas"][name]
+    t = schema.get("type")
+    if t == "object":
+        assert isinstance(value, dict), where
+        for k in schema.get("required", []):
+            assert k in value, f"{where}: missing {k}"
+        if schema.get("additionalProperties") is False:
+            assert set(value) <= set(schema["properties"]), f"{where}: extra {set(value) - set(schema['properties'])}"
+        for k, sub in schema.get("properties", {}).items():
+            if k in value:
+                _check_schema(spec, sub, value[k], f"{where}.{k}")
+    elif t == "string":
+        assert isinstance(value, str), where
+        if "enum" in schema:
+            assert value in schema["enum"], f"{where}: {value}"
+    elif t == "integer":
+        assert isinstance(value, int), where
+        assert schema.get("minimum", value) <= value <= schema.get("maximum", value), where
+
+
+def _response_schema(spec, path, method, status):
+    resp = spec["paths"][path][method]["responses"].get(str(status))
+    assert resp is not None, f"{method.upper()} {path}: status {status} is not in the API document"
+    if "$ref" in resp:
+        resp = spec["components"]["responses"][resp["$ref"].split("/")[-1]]
+    content = resp.get("content", {}).get("application/json")
+    return content["schema"] if content else None
+
+
+def test_responses_match_the_openapi_document(tmp_path):
+    """Real responses of a real monitor, checked against src/vmm/openapi.json."""
+    import json
+    spec = json.loads(OPENAPI.read_text())
+    assert spec["openapi"].startswith("3.")
+    sock = str(tmp_path / "vmm.sock")
+    proc = subprocess.Popen([str(VMM), "--kernel", str(TINY), "--cmdline", "tiny.halt",
+                             "--api-sock", sock, "--timeout", "60s", "--console", "none"],
+                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        import time
+        for _ in range(200):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        calls = [("get", "/vm"), ("put", "/vm/pause"), ("get", "/vm"), ("put", "/vm/pause"),
+                 ("put", "/vm/resume"), ("put", "/vm/resume"), ("put", "/vm"),
+                 ("get", "/vm/pause"), ("put", "/vm/shutdown"), ("put", "/vm/kill")]
+        for method, path in calls:
+            st, body = _api(sock, method.upper(), path)
+            doc_method = method if method in spec["paths"][path] else next(iter(spec["paths"][path]))
+            schema = _response_schema(spec, path, doc_method, st)
+            if schema:
+                _check_schema(spec, schema, json.loads(body), f"{method.upper()} {path} {st}")
+            else:
+                assert body == b"", f"{method.upper()} {path} {st}: unexpected body"
+        # an unknown path: the error shape
+        st, body = _api(sock, "GET", "/nothing")
+        assert st == 404
+        _check_schema(spec, {"$ref": "#/components/schemas/Error"}, json.loads(body), "404")
+        assert proc.wait(timeout=30) == 7
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
