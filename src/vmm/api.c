@@ -113,11 +113,10 @@ void vmm_api_stop(struct vmm_api *a)
 	if (a->d) {
 		/* let responses in flight (the one to /vm/kill) reach their clients:
 		 * wait up to 200 ms for open connections to end */
-		for (int i = 0; i < 200; i++) {
+		for (int i = 0, idle = 0; i < 200 && idle < 3; i++) {
 			const union MHD_DaemonInfo *info =
 			    a->mhd.get_daemon_info(a->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-			if (!info || !info->num_connections)
-				break;
+			idle = (!info || !info->num_connections) ? idle + 1 : 0;
 			usleep(1000);
 		}
 		a->mhd.stop_daemon(a->d);
