@@ -71,6 +71,18 @@ static struct fnvm_program *open_and_load(struct kvmhost *kvm, const char *path)
 	return load(kvm, path);
 }
 
+/* A pool of @depth VMs for @p, or exit. */
+static struct fnvm_pool *start_pool(struct fnvm_program *p, unsigned depth)
+{
+	struct nb_error err;
+	struct fnvm_pool *pool;
+	if (fnvm_pool_create(p, depth, opt_pool_threads, &pool, &err) < 0) {
+		fprintf(stderr, "fnvm_bench: %s\n", err.msg);
+		exit(1);
+	}
+	return pool;
+}
+
 static int run_once(struct fnvm_runner *rn, struct fnvm_program *p, struct fnvm_pool *pool,
 		    struct fnvm_result *res)
 {
@@ -93,12 +105,8 @@ static int latency(const char *path, size_t n)
 	struct nb_error err;
 	struct fnvm_program *p = open_and_load(&kvm, path);
 	struct fnvm_runner *rn;
-	struct fnvm_pool *pool;
 	fnvm_runner_create(&rn, &err);
-	if (fnvm_pool_create(p, 8, opt_pool_threads, &pool, &err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
-		return 1;
-	}
+	struct fnvm_pool *pool = start_pool(p, 8);
 	uint64_t *whole = calloc(n, 8), *first = calloc(n, 8), *cold = calloc(n, 8);
 	for (size_t i = 0; i < n; i++) {
 		struct fnvm_result res;
@@ -154,13 +162,8 @@ static void *rate_thread(void *a)
 static int rate(double secs, unsigned threads, const char *path)
 {
 	struct kvmhost kvm;
-	struct nb_error err;
 	struct fnvm_program *p = open_and_load(&kvm, path);
-	struct fnvm_pool *pool;
-	if (fnvm_pool_create(p, 4 * threads, opt_pool_threads, &pool, &err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
-		return 1;
-	}
+	struct fnvm_pool *pool = start_pool(p, 4 * threads);
 	usleep(100000);
 	pthread_t t[64];
 	struct rate_arg ra[64];
@@ -241,12 +244,8 @@ static int first_insn(size_t n, const char *path)
 	struct nb_error err;
 	struct fnvm_program *p = open_and_load(&kvm, path);
 	struct fnvm_runner *rn;
-	struct fnvm_pool *pool;
 	fnvm_runner_create(&rn, &err);
-	if (fnvm_pool_create(p, 8, opt_pool_threads, &pool, &err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
-		return 1;
-	}
+	struct fnvm_pool *pool = start_pool(p, 8);
 	/* TSC ticks per microsecond, against CLOCK_MONOTONIC over 50 ms */
 	uint64_t t0 = nb_now_ns(), c0 = host_tsc();
 	usleep(50000);

@@ -67,6 +67,9 @@ enum {
  * array) with a "--" before PROGRAM, or NULL when out of memory. */
 struct option;
 char **fn_reorder_args(int argc, char **argv, const struct option *opts, int *out_argc);
+/* fn_reorder_args() applied to @argc and @argv in place; returns the array to
+ * free, or NULL (message printed) when out of memory. */
+char **fn_reorder_argv(int *argc, char ***argv, const struct option *opts);
 
 /* Exit status for a failed program creation. */
 int fn_status_for_error(const struct nb_error *err);

@@ -52,14 +52,9 @@ int cmd_serve_main(int argc, char **argv)
 
 	fn_opts_init(&o);
 	o.cfg.allow_write_channels = false;
-	int nargc;
-	char **args = fn_reorder_args(argc, argv, longopts, &nargc);
-	if (!args) {
-		fprintf(stderr, "nubis: out of memory\n");
+	char **args = fn_reorder_argv(&argc, &argv, longopts);
+	if (!args)
 		goto out;
-	}
-	argc = nargc;
-	argv = args;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {

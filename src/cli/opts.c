@@ -223,3 +223,16 @@ char **fn_reorder_args(int argc, char **argv, const struct option *opts, int *ou
 	*out_argc = n;
 	return out;
 }
+
+char **fn_reorder_argv(int *argc, char ***argv, const struct option *opts)
+{
+	int n;
+	char **args = fn_reorder_args(*argc, *argv, opts, &n);
+	if (!args) {
+		fprintf(stderr, "nubis: out of memory\n");
+		return NULL;
+	}
+	*argc = n;
+	*argv = args;
+	return args;
+}

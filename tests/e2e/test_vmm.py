@@ -154,6 +154,21 @@ def test_ctrl_a_x_quits_on_a_terminal():
     assert proc.returncode == 6, (proc.returncode, err)
 
 
+def _start_with_api(sock, cmdline, timeout="60s", **popen):
+    """A monitor with a control API on @sock, once the socket exists."""
+    import time
+    popen.setdefault("stdin", subprocess.DEVNULL)
+    popen.setdefault("stderr", subprocess.PIPE)
+    proc = subprocess.Popen([str(VMM), "--kernel", str(TINY), "--cmdline", cmdline,
+                             "--api-sock", sock, "--timeout", timeout, "--console", "none"],
+                            **popen)
+    for _ in range(200):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.05)
+    return proc
+
+
 def _api(sock, method, path):
     import http.client
     import socket as so
@@ -213,15 +228,8 @@ def test_control_api_pause_resume_kill(tmp_path):
 
 def test_control_api_socket_in_use(tmp_path):
     sock = str(tmp_path / "vmm.sock")
-    first = subprocess.Popen([str(VMM), "--kernel", str(TINY), "--cmdline", "tiny.halt",
-                              "--api-sock", sock, "--timeout", "30s", "--console", "none"],
-                             stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = _start_with_api(sock, "tiny.halt", "30s")
     try:
-        import time
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
         p = vmm("--kernel", TINY, "--api-sock", sock, "--console", "none")
         assert p.returncode == 1 and "already listening" in p.stderr
     finally:
@@ -271,15 +279,8 @@ def test_responses_match_the_openapi_document(tmp_path):
     spec = json.loads(OPENAPI.read_text())
     assert spec["openapi"].startswith("3.")
     sock = str(tmp_path / "vmm.sock")
-    proc = subprocess.Popen([str(VMM), "--kernel", str(TINY), "--cmdline", "tiny.halt",
-                             "--api-sock", sock, "--timeout", "60s", "--console", "none"],
-                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = _start_with_api(sock, "tiny.halt")
     try:
-        import time
-        for _ in range(200):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
         calls = [("get", "/vm"), ("put", "/vm/pause"), ("get", "/vm"), ("put", "/vm/pause"),
                  ("put", "/vm/resume"), ("put", "/vm/resume"), ("put", "/vm"),
                  ("get", "/vm/pause"), ("put", "/vm/shutdown"), ("put", "/vm/kill")]
