@@ -21,6 +21,8 @@ int cmd_serve_main(int argc, char **argv);
 void cmd_serve_usage(FILE *out);
 int cmd_info_main(int argc, char **argv);
 void cmd_info_usage(FILE *out);
+int cmd_image_main(int argc, char **argv);
+void cmd_image_usage(FILE *out);
 
 /* Options shared by run and serve (memory, limits, channels, env, seed). */
 struct fn_opts {

@@ -8,6 +8,8 @@ static const struct cli_cmd cmds[] = {
     {"run", "run a static Linux program in a fresh VM", cmd_run_main, cmd_run_usage},
     {"serve", "serve a program over HTTP, a fresh VM per request", cmd_serve_main, cmd_serve_usage},
     {"info", "report the host's KVM flavour and capabilities", cmd_info_main, cmd_info_usage},
+    {"image", "import, list and remove images (OCI, docker save, dir, tar)", cmd_image_main,
+     cmd_image_usage},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
