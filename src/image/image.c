@@ -852,8 +852,14 @@ static int add_layer(struct import *im, int fd, size_t idx, size_t total, const 
 	struct layer_stats st;
 	int r = layer_unpack(fd, dfd, LAYER_MODE_LAYER, &lim, what, &st, im->err);
 	close(dfd);
-	if (r < 0)
+	if (r < 0) {
+		size_t ml = strlen(im->err->msg);
+		if (lim.max_bytes < im->s->layer_max && strstr(im->err->msg, "size cap"))
+			snprintf(im->err->msg + ml, sizeof(im->err->msg) - ml,
+				 " (what the image size cap of %llu bytes leaves for this layer)",
+				 (unsigned long long)im->s->image_max);
 		goto fail;
+	}
 	if (blob_size >= 0 && st.blob_bytes != (uint64_t)blob_size) {
 		nb_error_set(im->err, NB_EFORMAT, "%s: blob is %llu bytes, manifest says %lld",
 			     what, (unsigned long long)st.blob_bytes, (long long)blob_size);

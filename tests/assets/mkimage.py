@@ -211,6 +211,7 @@ def _append(tar_data, entries):
     extra = tar_bytes(entries)
     # strip the end-of-archive blocks of the first tar
     with tarfile.open(fileobj=io.BytesIO(tar_data)) as tf:
+        tf.getmembers()  # read to the end-of-archive marker
         end = tf.offset
     return tar_data[:end] + extra
 
