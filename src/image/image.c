@@ -726,11 +726,54 @@ struct import {
 	char first_skipped[256];
 };
 
-static void set_src_name(struct import *im, const char *name)
+/* An OCI ref.name that is a bare tag ("3.19", as `skopeo copy ...
+ * oci:alpine:3.19` writes) names the image after the source: the basename
+ * of the layout directory or archive, lowercased, without .tar/.gz/.zst. */
+static int name_from_tag(const struct import *im, const char *tag, char *out, size_t outsz)
+{
+	if (strchr(tag, ':') || strchr(tag, '/'))
+		return 0;
+	const char *b = strrchr(im->src, '/');
+	b = b ? b + 1 : im->src;
+	char base[128];
+	size_t n = 0;
+	for (; *b && n + 1 < sizeof(base); b++) {
+		char c = *b;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			c = '-';
+		base[n++] = c;
+	}
+	base[n] = '\0';
+	static const char *const ext[] = {".gz", ".zst", ".tgz", ".tar", ".oci"};
+	for (int again = 1; again;) {
+		again = 0;
+		for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+			size_t l = strlen(base), el = strlen(ext[i]);
+			if (l > el && !strcmp(base + l - el, ext[i])) {
+				base[l - el] = '\0';
+				again = 1;
+			}
+		}
+	}
+	while (n && (base[0] == '.' || base[0] == '-'))
+		memmove(base, base + 1, n--);
+	if (!base[0])
+		return 0;
+	snprintf(out, outsz, "%s:%s", base, tag);
+	return 1;
+}
+
+static void set_src_name(struct import *im, const char *name, int oci)
 {
 	struct nb_error e2;
+	char full[300];
 	if (!name || im->src_name[0])
 		return;
+	if (oci && name_from_tag(im, name, full, sizeof(full)))
+		name = full;
 	if (norm_ref_name(name, im->src_name, sizeof(im->src_name), &e2) < 0) {
 		im->src_name[0] = '\0';
 		nb_log(NB_LOG_WARN, "%s: ignoring the recorded name: %s", im->src, e2.msg);
@@ -990,7 +1033,7 @@ static int pick_manifest(struct import *im, const char *json, size_t len, int de
 		if (read_blob(im, &d[pick], "nested index", &sub, &sublen) < 0)
 			goto out;
 		if (d[pick].ref_name)
-			set_src_name(im, d[pick].ref_name);
+			set_src_name(im, d[pick].ref_name, 1);
 		rc = pick_manifest(im, sub, sublen, depth + 1, chosen);
 		free(sub);
 		goto out;
@@ -1033,7 +1076,7 @@ static int import_oci(struct import *im, struct oci_config *cfg)
 	if (pick_manifest(im, text, len, 0, &man) < 0)
 		goto out;
 	if (man.ref_name)
-		set_src_name(im, man.ref_name);
+		set_src_name(im, man.ref_name, 1);
 	if (read_blob(im, &man, "manifest", &mtext, &mlen) < 0)
 		goto out;
 	if (oci_manifest_parse(mtext, mlen, &cdesc, &layers, &nl, im->err) < 0)
@@ -1127,7 +1170,7 @@ static int import_docker(struct import *im, struct oci_config *cfg)
 		       pick + 1);
 	struct docker_entry *de = &e[pick];
 	if (de->repotags[0])
-		set_src_name(im, de->repotags[0]);
+		set_src_name(im, de->repotags[0], 0);
 	if (read_small(im->srcfd, de->config, OCI_JSON_MAX, &im->config, &im->config_len, &e2) <
 	    0) {
 		nb_error_set(im->err, NB_EFORMAT, "config '%.200s': %s", de->config, e2.msg);

@@ -147,6 +147,23 @@ def test_oci_archive_and_nested_index(store, tmp_path):
     assert store.inspect("arch:v2")["cmd"] == ["--port", "8080"]
 
 
+def test_oci_bare_tag_names_after_source(store, tmp_path):
+    # `skopeo copy docker://alpine oci:Alpine.OCI:3.19` writes ref.name "3.19"
+    layer = mk.dir_tar(rootfs(tmp_path))
+    mk.oci_layout(tmp_path / "Alpine.OCI", [layer], name="3.19")
+    store.imp(tmp_path / "Alpine.OCI")
+    assert store.inspect("alpine:3.19")["name"] == "alpine:3.19"
+    mk.oci_archive(tmp_path / "web_app.tar.gz", [layer], tmp_path / "w", name="v2",
+                   config={"Cmd": ["x"]})
+    store.imp(tmp_path / "web_app.tar.gz")
+    assert store.inspect("web_app:v2")["cmd"] == ["x"]
+    # --name wins over the recorded name
+    mk.oci_layout(tmp_path / "o3", [layer], name="full/name:7", config={"Cmd": ["y"]})
+    store.imp(tmp_path / "o3", "--name", "other")
+    assert store.inspect("other")["cmd"] == ["y"]
+    assert store.run("inspect", "full/name:7").returncode == ST_NOT_FOUND
+
+
 def test_only_other_platforms(store, tmp_path):
     mk.oci_layout(tmp_path / "o", [mk.dir_tar(rootfs(tmp_path))], arch="arm64")
     store.fail(tmp_path / "o", msg="linux/amd64")
