@@ -74,7 +74,9 @@ static int mkdir_p(const char *path, mode_t mode)
 static int open_in(int dirfd, const char *path, int flags)
 {
 	struct open_how how = {
-	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    /* O_NONBLOCK: a FIFO planted in a layout must not block the open;
+	     * callers check for a regular file (where it has no effect) */
+	    .flags = (uint64_t)(flags | O_CLOEXEC | O_NONBLOCK),
 	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd;

@@ -749,9 +749,14 @@ static int pack_walk(struct pack *p, int dfd, size_t plen, int depth)
 					     rel, (unsigned long long)p->lim->max_bytes);
 				goto out;
 			}
-			int fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0) {
-				nb_error_sys(p->err, errno, "'%.200s'", rel);
+			int fd =
+			    openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+			struct stat fst;
+			if (fd < 0 || fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode)) {
+				if (fd >= 0)
+					close(fd);
+				nb_error_set(p->err, NB_EINVAL, "'%.200s' changed while being read",
+					     rel);
 				goto out;
 			}
 			archive_entry_set_filetype(e, AE_IFREG);

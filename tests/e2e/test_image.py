@@ -520,3 +520,37 @@ def test_not_an_archive(store, tmp_path):
     e.write_bytes(b"")
     store.fail(e)
     store.fail(tmp_path / "missing", status=ST_NOT_FOUND)
+
+
+def _huge_special_header(raw: bytes) -> bytes:
+    """Make the first header (a pax or GNU long-name header) claim 8 GiB."""
+    b = bytearray(raw)
+    field = bytearray(12)
+    field[0] = 0x80
+    field[4:12] = (8 << 30).to_bytes(8, "big")
+    b[124:136] = field
+    b[148:156] = b" " * 8
+    b[148:156] = b"%06o\0 " % sum(b[:512])
+    return bytes(b)
+
+
+def test_huge_special_headers(store, tmp_path):
+    import tarfile
+    for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
+        raw = mk.tar_bytes([mk.entry("n" * 200, data=b"hi")], fmt=fmt)
+        assert raw[156:157] in (b"x", b"L")
+        p = tmp_path / f"h{fmt}.tar"
+        p.write_bytes(_huge_special_header(raw))
+        store.fail(p)
+
+
+def test_fifo_in_layout_does_not_block(store, tmp_path):
+    d, info = layout(tmp_path)
+    (d / "index.json").unlink()
+    os.mkfifo(d / "index.json")
+    store.fail(d, msg="not a regular file")
+    d, info = layout(tmp_path, "m2")
+    blob = d / "blobs" / "sha256" / info["layers"][0]
+    blob.unlink()
+    os.mkfifo(blob)
+    store.fail(d, msg="not a file")
