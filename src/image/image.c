@@ -1531,7 +1531,11 @@ static int image_in_use(struct image_store *s, const char *id, char *who, size_t
 				continue;
 			if (strstr(text, id)) {
 				used = 1;
-				snprintf(who, whosz, "%s", de->d_name);
+				/* the services' config.json carries the VM's name */
+				json_t *o = json_loadb(text, len, 0, NULL);
+				const char *nm = json_string_value(json_object_get(o, "name"));
+				snprintf(who, whosz, "%.64s", nm && *nm ? nm : de->d_name);
+				json_decref(o);
 			}
 			free(text);
 		}

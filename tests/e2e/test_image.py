@@ -222,11 +222,13 @@ def test_ls_rm_refs(store, tmp_path):
     names = {e["id"]: e["name"] for e in store.ls()}
     assert names == {a: None, b: "x:1"}
     # a service naming the image blocks rm (best effort, $NUBIS_HOME/containers/)
-    c = store.home / "containers" / "web"
+    # (the layout of src/cli/svcstate.h: containers/<64 hex>/config.json)
+    c = store.home / "containers" / ("c" * 64)
     c.mkdir(parents=True)
-    (c / "config.json").write_text(json.dumps({"image": b}))
+    (c / "config.json").write_text(json.dumps({"name": "web", "image": {"id": b}}))
     p = store.run("rm", "x:1")
-    assert p.returncode != 0 and "web" in p.stderr
+    assert p.returncode != 0 and "'web'" in p.stderr, p.stderr
+    assert store.inspect("x:1")["id"] == b
     (c / "config.json").unlink()
     store.run("rm", "x:1", check=0)
     store.run("rm", a, check=0)
