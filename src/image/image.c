@@ -1278,11 +1278,13 @@ static int sniff_tar(struct import *im, const char *path)
 	struct archive *a = archive_read_new();
 	if (!a)
 		return nb_error_set(im->err, NB_ERESOURCE, "out of memory");
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_filter_xz(a);
-	archive_read_support_format_tar(a);
 	int rc = 0;
+	if (layer_enable_filters(a) < 0) {
+		rc = nb_error_set(im->err, NB_EINTERNAL,
+				  "libarchive lacks built-in gzip/zstd/xz support");
+		goto out;
+	}
+	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
 		rc = nb_error_set(im->err, NB_EFORMAT, "%s: not a tar archive: %s", path,
 				  archive_error_string(a) ? archive_error_string(a) : "?");
