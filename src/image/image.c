@@ -1431,20 +1431,22 @@ static int import_commit(struct import *im, const struct oci_config *cfg, const 
 	close(bfd);
 	if (r < 0)
 		return -1;
-	if (name && untag_others(im->s, name, im->config_hex, im->err) < 0)
-		return -1;
 	const char *keep = name;
 	struct image_info old;
 	struct nb_error e2;
-	if (!keep && record_read(im->s, im->config_hex, &old, &e2) == 0) {
-		/* re-import without a name keeps the existing name */
-		r = record_write(im->s, im->config_hex, old.name, im->layers, im->nlayers, cfg,
-				 im->image_bytes, im->source, im->err);
+	int have_old = !keep && record_read(im->s, im->config_hex, &old, &e2) == 0;
+	/* re-import without a name keeps the existing name */
+	r = record_write(im->s, im->config_hex, have_old ? old.name : keep, im->layers, im->nlayers,
+			 cfg, im->image_bytes, im->source, im->err);
+	if (have_old)
 		image_info_release(&old);
-		return r;
-	}
-	return record_write(im->s, im->config_hex, keep, im->layers, im->nlayers, cfg,
-			    im->image_bytes, im->source, im->err);
+	if (r < 0)
+		return -1;
+	/* the record is in place: now move the name off any other image */
+	if (name && untag_others(im->s, name, im->config_hex, &e2) < 0)
+		nb_log(NB_LOG_WARN, "image %.12s imported, but another image keeps the name %s: %s",
+		       im->config_hex, name, e2.msg);
+	return 0;
 }
 
 int image_import(struct image_store *s, const char *src, const char *name, char id_out[65],
