@@ -612,3 +612,19 @@ def test_killed_import_leaves_nothing_visible(store, tmp_path):
     store.imp(rootfs(tmp_path), "--name", "after")
     assert os.listdir(store.home / "tmp") == []
     assert [e["name"] for e in store.ls()] == ["after:latest"]
+
+
+def test_hostile_samples_via_cli(store, tmp_path):
+    """Every sample of mkimage.py's hostile_layers(), built by its CLI, in
+    each compression, is refused and leaves nothing behind."""
+    script = REPO / "tests" / "assets" / "mkimage.py"
+    names = subprocess.run([sys.executable, str(script), "hostile", "list", "-"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert len(names) >= 10
+    for i, name in enumerate(names):
+        comp = ["none", "gzip", "zstd"][i % 3]
+        d = tmp_path / f"h-{name}"
+        subprocess.run([sys.executable, str(script), "hostile", name, str(d), "--compress", comp],
+                       check=True, capture_output=True)
+        err = store.fail(d)
+        assert "layer 1 of 1" in err, (name, err)
