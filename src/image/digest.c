@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* SHA-256 digests for the image store, on OpenSSL's EVP interface. */
+/* SHA-256 digests for the image store, on OpenSSL's EVP interface (called
+ * through the table of libs.h). */
 #include <errno.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "image_int.h"
 
-int digest_init(struct digest *d)
+int digest_init(struct digest *d, const struct libs *lib)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	d->md = NULL;
+	d->lib = lib;
+	EVP_MD_CTX *ctx = lib->EVP_MD_CTX_new();
 	if (!ctx)
 		return -ENOMEM;
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(ctx);
+	if (lib->EVP_DigestInit_ex(ctx, lib->EVP_sha256(), NULL) != 1) {
+		lib->EVP_MD_CTX_free(ctx);
 		return -ENOMEM;
 	}
 	d->md = ctx;
@@ -24,7 +24,7 @@ int digest_init(struct digest *d)
 void digest_update(struct digest *d, const void *buf, size_t len)
 {
 	if (d->md && len)
-		EVP_DigestUpdate((EVP_MD_CTX *)d->md, buf, len);
+		d->lib->EVP_DigestUpdate((EVP_MD_CTX *)d->md, buf, len);
 }
 
 void digest_final(struct digest *d, char hex[65])
@@ -35,7 +35,7 @@ void digest_final(struct digest *d, char hex[65])
 	hex[0] = '\0';
 	if (!d->md)
 		return;
-	if (EVP_DigestFinal_ex((EVP_MD_CTX *)d->md, md, &n) == 1 && n == 32) {
+	if (d->lib->EVP_DigestFinal_ex((EVP_MD_CTX *)d->md, md, &n) == 1 && n == 32) {
 		for (unsigned i = 0; i < 32; i++) {
 			hex[2 * i] = digits[md[i] >> 4];
 			hex[2 * i + 1] = digits[md[i] & 15];
@@ -48,14 +48,14 @@ void digest_final(struct digest *d, char hex[65])
 void digest_release(struct digest *d)
 {
 	if (d->md)
-		EVP_MD_CTX_free((EVP_MD_CTX *)d->md);
+		d->lib->EVP_MD_CTX_free((EVP_MD_CTX *)d->md);
 	d->md = NULL;
 }
 
-int digest_buf(const void *buf, size_t len, char hex[65])
+int digest_buf(const struct libs *lib, const void *buf, size_t len, char hex[65])
 {
 	struct digest d;
-	int rc = digest_init(&d);
+	int rc = digest_init(&d, lib);
 	if (rc < 0)
 		return rc;
 	digest_update(&d, buf, len);

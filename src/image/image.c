@@ -27,8 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <jansson.h>
 
 #include "../common/log.h"
@@ -47,6 +45,12 @@ struct image_store {
 	uint64_t layer_max;
 	uint64_t image_max;
 	uint64_t entries_max;
+	/* libarchive and libcrypto: zeroed until the first import loads them
+	 * (lookup, list and remove never do). Written only by image_import()
+	 * with the store lock held (an flock on a file opened per call, so it
+	 * excludes threads too), read-only once loaded; released by
+	 * image_store_close(). */
+	struct libs libs;
 };
 
 /* ---- small helpers ---- */
@@ -280,6 +284,7 @@ void image_store_close(struct image_store *s)
 	if (s->rootfd >= 0)
 		close(s->rootfd);
 	free(s->root);
+	libs_unload(&s->libs);
 	free(s);
 }
 
@@ -810,10 +815,10 @@ static uint64_t present_size(struct import *im, const char *diff)
 }
 
 /* Hash a whole file (a blob of a layer that is already unpacked). */
-static int hash_fd(int fd, char hex[65], uint64_t *bytes)
+static int hash_fd(const struct libs *lib, int fd, char hex[65], uint64_t *bytes)
 {
 	struct digest d;
-	if (digest_init(&d) < 0)
+	if (digest_init(&d, lib) < 0)
 		return -ENOMEM;
 	char *buf = malloc(1 << 17);
 	if (!buf) {
@@ -857,7 +862,7 @@ static int add_layer(struct import *im, int fd, size_t idx, size_t total, const 
 		if (blob_hex) {
 			char got[65];
 			uint64_t bytes;
-			int r = hash_fd(fd, got, &bytes);
+			int r = hash_fd(&im->s->libs, fd, got, &bytes);
 			if (r < 0)
 				return nb_error_sys(im->err, -r, "%s: reading", what);
 			if (blob_size >= 0 && bytes != (uint64_t)blob_size)
@@ -895,7 +900,7 @@ static int add_layer(struct import *im, int fd, size_t idx, size_t total, const 
 	if (dfd < 0)
 		return nb_error_sys(im->err, errno, "opening a temporary layer directory");
 	struct layer_stats st;
-	int r = layer_unpack(fd, dfd, LAYER_MODE_LAYER, &lim, what, &st, im->err);
+	int r = layer_unpack(&im->s->libs, fd, dfd, LAYER_MODE_LAYER, &lim, what, &st, im->err);
 	close(dfd);
 	if (r < 0) {
 		size_t ml = strlen(im->err->msg);
@@ -970,7 +975,8 @@ static int read_blob(struct import *im, const struct oci_desc *d, const char *ki
 				    "%s sha256:%s: blob missing or unreadable (%s)", kind, d->hex,
 				    e2.msg);
 	char got[65];
-	if (*len != d->size || digest_buf(*out, *len, got) < 0 || strcmp(got, d->hex)) {
+	if (*len != d->size || digest_buf(&im->s->libs, *out, *len, got) < 0 ||
+	    strcmp(got, d->hex)) {
 		nb_error_set(im->err, NB_EFORMAT,
 			     "%s blob sha256:%s: %s (file has %zu bytes, descriptor says %llu)",
 			     kind, d->hex, *len != d->size ? "size mismatch" : "digest mismatch",
@@ -1178,7 +1184,7 @@ static int import_docker(struct import *im, struct oci_config *cfg)
 		nb_error_set(im->err, NB_EFORMAT, "config '%.200s': %s", de->config, e2.msg);
 		goto out;
 	}
-	if (digest_buf(im->config, im->config_len, im->config_hex) < 0) {
+	if (digest_buf(&im->s->libs, im->config, im->config_len, im->config_hex) < 0) {
 		nb_error_set(im->err, NB_ERESOURCE, "out of memory");
 		goto out;
 	}
@@ -1251,7 +1257,7 @@ static int import_single(struct import *im, int fd, struct oci_config *cfg, cons
 	if (!im->config)
 		return nb_error_set(im->err, NB_ERESOURCE, "out of memory");
 	im->config_len = strlen(im->config);
-	if (digest_buf(im->config, im->config_len, im->config_hex) < 0)
+	if (digest_buf(&im->s->libs, im->config, im->config_len, im->config_hex) < 0)
 		return nb_error_set(im->err, NB_ERESOURCE, "out of memory");
 	return parse_config(im, cfg);
 }
@@ -1275,35 +1281,38 @@ static const char *layout_kind(int fd)
  * tarball) or -1 (not a readable archive). */
 static int sniff_tar(struct import *im, const char *path)
 {
-	struct archive *a = archive_read_new();
+	const struct libs *lib = &im->s->libs;
+	struct archive *a = lib->archive_read_new();
 	if (!a)
 		return nb_error_set(im->err, NB_ERESOURCE, "out of memory");
 	int rc = 0;
-	if (layer_enable_filters(a) < 0) {
+	if (layer_enable_filters(lib, a) < 0) {
 		rc = nb_error_set(im->err, NB_EINTERNAL,
 				  "libarchive lacks built-in gzip/zstd/xz support");
 		goto out;
 	}
-	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-		rc = nb_error_set(im->err, NB_EFORMAT, "%s: not a tar archive: %s", path,
-				  archive_error_string(a) ? archive_error_string(a) : "?");
+	lib->archive_read_support_format_tar(a);
+	if (lib->archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+		rc =
+		    nb_error_set(im->err, NB_EFORMAT, "%s: not a tar archive: %s", path,
+				 lib->archive_error_string(a) ? lib->archive_error_string(a) : "?");
 		goto out;
 	}
 	uint64_t n = 0;
 	int oci = 0, docker = 0;
 	for (;;) {
 		struct archive_entry *e;
-		int r = archive_read_next_header(a, &e);
+		int r = lib->archive_read_next_header(a, &e);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
-			rc = nb_error_set(im->err, NB_EFORMAT, "%s: %s: %s", path,
-					  n ? "corrupt or truncated archive" : "not a tar archive",
-					  archive_error_string(a) ? archive_error_string(a) : "?");
+			rc = nb_error_set(
+			    im->err, NB_EFORMAT, "%s: %s: %s", path,
+			    n ? "corrupt or truncated archive" : "not a tar archive",
+			    lib->archive_error_string(a) ? lib->archive_error_string(a) : "?");
 			goto out;
 		}
-		const char *p = archive_entry_pathname(e);
+		const char *p = lib->archive_entry_pathname(e);
 		while (p && p[0] == '.' && p[1] == '/')
 			p += 2;
 		if (p && !strcmp(p, "oci-layout"))
@@ -1318,7 +1327,7 @@ static int sniff_tar(struct import *im, const char *path)
 	}
 	rc = oci || docker;
 out:
-	archive_read_free(a);
+	lib->archive_read_free(a);
 	return rc;
 }
 
@@ -1345,7 +1354,7 @@ static int import_run(struct import *im, struct oci_config *cfg)
 		int fd = openat(im->tmpfd, "dir.tar", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return nb_error_sys(im->err, errno, "creating a temporary tar");
-		int r = layer_pack_dir(im->src, fd, &lim, im->err);
+		int r = layer_pack_dir(&im->s->libs, im->src, fd, &lim, im->err);
 		if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
 			r = nb_error_sys(im->err, errno, "seek");
 		if (r == 0)
@@ -1385,7 +1394,7 @@ static int import_run(struct import *im, struct oci_config *cfg)
 	struct layer_stats ls;
 	char what[PATH_MAX + 16];
 	snprintf(what, sizeof(what), "archive %s", im->src);
-	int r = layer_unpack(fd, dfd, LAYER_MODE_SOURCE, &lim, what, &ls, im->err);
+	int r = layer_unpack(&im->s->libs, fd, dfd, LAYER_MODE_SOURCE, &lim, what, &ls, im->err);
 	close(fd);
 	if (r < 0) {
 		close(dfd);
@@ -1469,6 +1478,9 @@ int image_import(struct image_store *s, const char *src, const char *name, char 
 	int lock = store_lock(s, err);
 	if (lock < 0)
 		return -1;
+	/* the first import through this store loads the libraries */
+	if (!libs_loaded(&s->libs) && libs_load(&s->libs, err) < 0)
+		goto out;
 	sweep_tmp(s);
 	snprintf(im.tmpname, sizeof(im.tmpname), "tmp/import-%d", (int)getpid());
 	if (mkdirat(s->rootfd, im.tmpname, 0700) < 0) {

@@ -2,7 +2,9 @@
 /*
  * Internal interfaces of the image store (src/image/): SHA-256 digests
  * (digest.c), secure tar unpacking (layer.c), OCI/Docker JSON parsing
- * (oci.c). Only image.c and the unit tests include this header.
+ * (oci.c). Only image.c and the unit tests include this header. Digests,
+ * unpacking and packing call libcrypto/libarchive through a loaded
+ * struct libs (libs.h) passed in by the caller.
  */
 #ifndef NUBIS_IMAGE_INT_H
 #define NUBIS_IMAGE_INT_H
@@ -11,23 +13,25 @@
 #include <stdint.h>
 
 #include "../common/error.h"
+#include "libs.h"
 
 /* ---- digest.c: SHA-256 (OpenSSL EVP) ---------------------------------- */
 
 struct digest {
-	void *md; /* EVP_MD_CTX * */
+	void *md;		/* EVP_MD_CTX * */
+	const struct libs *lib; /* loaded (libs_load); must outlive the digest */
 };
 
-/* Start a SHA-256 computation. Returns 0 or -ENOMEM. Pair with
- * digest_final() or digest_release(). */
-int digest_init(struct digest *d);
+/* Start a SHA-256 computation through @lib (loaded). Returns 0 or -ENOMEM.
+ * Pair with digest_final() or digest_release(). */
+int digest_init(struct digest *d, const struct libs *lib);
 void digest_update(struct digest *d, const void *buf, size_t len);
 /* Finish into 64 lowercase hex digits + NUL and release the context. */
 void digest_final(struct digest *d, char hex[65]);
 /* Release without finishing (error paths); safe on a zeroed struct. */
 void digest_release(struct digest *d);
-/* SHA-256 of a memory buffer. Returns 0 or -ENOMEM. */
-int digest_buf(const void *buf, size_t len, char hex[65]);
+/* SHA-256 of a memory buffer through @lib (loaded). Returns 0 or -ENOMEM. */
+int digest_buf(const struct libs *lib, const void *buf, size_t len, char hex[65]);
 /* Validate "sha256:<64 lowercase hex>" (exactly) and copy the hex part.
  * Returns 0, or -EINVAL for anything else (other algorithms included). */
 int digest_parse(const char *s, char hex[65]);
@@ -57,7 +61,8 @@ struct layer_stats {
 	char first_skipped[256];
 };
 
-/* Read the (uncompressed, gzip, zstd or xz) tar archive from @fd to its end
+/* Read through @lib (loaded), the (uncompressed, gzip, zstd or xz) tar
+ * archive from @fd to its end
  * and unpack it into the directory @dirfd, which should be empty. Entries are
  * confined to @dirfd: absolute names, ".." components and paths through
  * symlinks are refused; hardlinks must name an already unpacked file;
@@ -66,20 +71,21 @@ struct layer_stats {
  * uncompressed stream on the way (@st). @what names the stream in errors.
  * Returns 0, or -1 with @err filled; on error @dirfd holds a partial tree
  * that the caller removes. Does not close @fd or @dirfd. */
-int layer_unpack(int fd, int dirfd, enum layer_mode mode, const struct layer_limits *lim,
-		 const char *what, struct layer_stats *st, struct nb_error *err);
+int layer_unpack(const struct libs *lib, int fd, int dirfd, enum layer_mode mode,
+		 const struct layer_limits *lim, const char *what, struct layer_stats *st,
+		 struct nb_error *err);
 
-/* Enable the gzip, zstd and xz decompressors on the reader @a (struct
- * archive *). Returns -1 if any of them would need an external program. */
-struct archive;
-int layer_enable_filters(struct archive *a);
+/* Enable the gzip, zstd and xz decompressors on the reader @a (from
+ * @lib). Returns -1 if any of them would need an external program. */
+int layer_enable_filters(const struct libs *lib, struct archive *a);
 
-/* Write the directory tree at @src_path as an uncompressed tar to @out_fd.
+/* Write, through @lib (loaded), the directory tree at @src_path as an
+ * uncompressed tar to @out_fd.
  * Regular files, directories and symlinks only: device nodes, FIFOs and
  * sockets are refused with an error naming them. Hardlinked files are
  * written as separate copies. Bytes are capped by @lim. Returns 0 or -1. */
-int layer_pack_dir(const char *src_path, int out_fd, const struct layer_limits *lim,
-		   struct nb_error *err);
+int layer_pack_dir(const struct libs *lib, const char *src_path, int out_fd,
+		   const struct layer_limits *lim, struct nb_error *err);
 
 /* Remove the tree @name under @dirfd (no symlink is followed). Returns 0 or
  * -errno of the first failure; a missing @name is not an error. */

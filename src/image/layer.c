@@ -22,14 +22,12 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include "image_int.h"
 
 #define CHUNK (128 * 1024)
 
 struct chain {
+	const struct libs *lib;
 	int fd;
 	struct digest blob;
 	struct digest tar;
@@ -48,20 +46,21 @@ struct chain {
 static la_ssize_t fd_read(struct archive *a, void *p, const void **buf)
 {
 	struct chain *c = p;
+	const struct libs *lib = c->lib;
 	ssize_t n;
 	do
 		n = read(c->fd, c->fdbuf, sizeof(c->fdbuf));
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		c->io_errno = errno;
-		archive_set_error(a, errno, "read failed");
+		lib->archive_set_error(a, errno, "read failed");
 		return -1;
 	}
 	digest_update(&c->blob, c->fdbuf, (size_t)n);
 	c->blob_bytes += (uint64_t)n;
 	if (c->blob_bytes > c->cap) {
 		c->cap_hit = 1;
-		archive_set_error(a, EFBIG, "size cap");
+		lib->archive_set_error(a, EFBIG, "size cap");
 		return -1;
 	}
 	*buf = c->fdbuf;
@@ -71,13 +70,14 @@ static la_ssize_t fd_read(struct archive *a, void *p, const void **buf)
 /* Pull the next chunk of uncompressed bytes; 0 at the end, -1 on error. */
 static ssize_t raw_pull(struct chain *c, const void **buf)
 {
+	const struct libs *lib = c->lib;
 	if (c->raw_eof)
 		return 0;
-	la_ssize_t n = archive_read_data(c->raw, c->rawbuf, sizeof(c->rawbuf));
+	la_ssize_t n = lib->archive_read_data(c->raw, c->rawbuf, sizeof(c->rawbuf));
 	if (n < 0) {
 		snprintf(c->rawmsg, sizeof(c->rawmsg), "%s",
-			 archive_error_string(c->raw) ? archive_error_string(c->raw)
-						      : "decompression failed");
+			 lib->archive_error_string(c->raw) ? lib->archive_error_string(c->raw)
+							   : "decompression failed");
 		return -1;
 	}
 	if (n == 0) {
@@ -99,8 +99,8 @@ static la_ssize_t raw_read(struct archive *a, void *p, const void **buf)
 	struct chain *c = p;
 	ssize_t n = raw_pull(c, buf);
 	if (n < 0)
-		archive_set_error(a, c->cap_hit ? EFBIG : EIO, "%s",
-				  c->cap_hit ? "size cap" : c->rawmsg);
+		c->lib->archive_set_error(a, c->cap_hit ? EFBIG : EIO, "%s",
+					  c->cap_hit ? "size cap" : c->rawmsg);
 	return n;
 }
 
@@ -239,6 +239,7 @@ static int write_all(int fd, const void *buf, size_t len)
 }
 
 struct unpack {
+	const struct libs *lib;
 	struct chain *c;
 	struct archive *tar;
 	int rootfd;
@@ -259,20 +260,20 @@ static int tar_error(struct unpack *u, const char *doing)
 				    (unsigned long long)u->lim->max_bytes);
 	if (u->c->io_errno)
 		return nb_error_sys(u->err, u->c->io_errno, "%s: reading", u->what);
-	const char *m = archive_error_string(u->tar);
+	const char *m = u->lib->archive_error_string(u->tar);
 	if (u->c->rawmsg[0])
 		m = u->c->rawmsg;
 	return nb_error_set(u->err, NB_EFORMAT, "%s: %s: %s", u->what, doing,
 			    m ? m : "corrupt or truncated archive");
 }
 
-static void set_times(int dfd, const char *base, struct archive_entry *e)
+static void set_times(const struct libs *lib, int dfd, const char *base, struct archive_entry *e)
 {
-	if (!archive_entry_mtime_is_set(e))
+	if (!lib->archive_entry_mtime_is_set(e))
 		return;
 	struct timespec ts[2];
-	ts[0].tv_sec = ts[1].tv_sec = archive_entry_mtime(e);
-	ts[0].tv_nsec = ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+	ts[0].tv_sec = ts[1].tv_sec = lib->archive_entry_mtime(e);
+	ts[0].tv_nsec = ts[1].tv_nsec = lib->archive_entry_mtime_nsec(e);
 	if (ts[0].tv_nsec < 0 || ts[0].tv_nsec > 999999999)
 		ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	(void)utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW);
@@ -281,7 +282,8 @@ static void set_times(int dfd, const char *base, struct archive_entry *e)
 static int do_regular(struct unpack *u, struct archive_entry *e, int dfd, const char *base,
 		      const char *orig, mode_t perm)
 {
-	la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+	const struct libs *lib = u->lib;
+	la_int64_t size = lib->archive_entry_size_is_set(e) ? lib->archive_entry_size(e) : 0;
 	uint64_t room = u->lim->max_bytes - u->st->unpacked_bytes;
 	if (size < 0 || (uint64_t)size > room)
 		return nb_error_set(u->err, NB_EFORMAT,
@@ -302,7 +304,7 @@ static int do_regular(struct unpack *u, struct archive_entry *e, int dfd, const 
 		goto out;
 	}
 	for (;;) {
-		la_ssize_t n = archive_read_data(u->tar, buf, CHUNK);
+		la_ssize_t n = lib->archive_read_data(u->tar, buf, CHUNK);
 		if (n < 0) {
 			tar_error(u, "reading file data");
 			goto out;
@@ -327,7 +329,7 @@ static int do_regular(struct unpack *u, struct archive_entry *e, int dfd, const 
 		goto out;
 	}
 	u->st->unpacked_bytes += written;
-	set_times(dfd, base, e);
+	set_times(u->lib, dfd, base, e);
 	rc = 0;
 out:
 	free(buf);
@@ -402,18 +404,20 @@ static void note_skip(struct unpack *u, const char *orig)
 
 static int do_entry(struct unpack *u, struct archive_entry *e)
 {
-	const char *orig = archive_entry_pathname(e);
+	const struct libs *lib = u->lib;
+	const char *orig = lib->archive_entry_pathname(e);
 	int r = norm_name(u->what, "entry", orig, u->name, sizeof(u->name), u->err);
 	if (r < 0)
 		return -1;
 	if (r == 0)
 		return 0; /* "./": the root exists already */
-	mode_t type = archive_entry_filetype(e);
-	const char *hl = archive_entry_hardlink(e);
+	mode_t type = lib->archive_entry_filetype(e);
+	const char *hl = lib->archive_entry_hardlink(e);
 	if (!hl && type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
 		/* overlayfs-style whiteout: a 0:0 character device */
 		if (!(u->mode == LAYER_MODE_LAYER && type == AE_IFCHR &&
-		      archive_entry_rdevmajor(e) == 0 && archive_entry_rdevminor(e) == 0)) {
+		      lib->archive_entry_rdevmajor(e) == 0 &&
+		      lib->archive_entry_rdevminor(e) == 0)) {
 			note_skip(u, orig);
 			return 0;
 		}
@@ -424,7 +428,7 @@ static int do_entry(struct unpack *u, struct archive_entry *e)
 		return -1;
 	int rc = -1;
 	/* strip setuid/setgid; keep the sticky bit on directories only */
-	mode_t perm = archive_entry_perm(e) & 0777;
+	mode_t perm = lib->archive_entry_perm(e) & 0777;
 	if (hl) {
 		rc = do_hardlink(u, dfd, base, orig, hl);
 	} else if (type == AE_IFREG) {
@@ -440,7 +444,7 @@ static int do_entry(struct unpack *u, struct archive_entry *e)
 			nb_error_sys(u->err, errno, "%s: mkdir '%.200s'", u->what, orig);
 			goto out;
 		}
-		mode_t dperm = archive_entry_perm(e) & 01777;
+		mode_t dperm = lib->archive_entry_perm(e) & 01777;
 		if (fchmodat(dfd, base, dperm, AT_SYMLINK_NOFOLLOW) < 0 &&
 		    fchmodat(dfd, base, dperm, 0) < 0) {
 			nb_error_sys(u->err, errno, "%s: chmod '%.200s'", u->what, orig);
@@ -448,7 +452,7 @@ static int do_entry(struct unpack *u, struct archive_entry *e)
 		}
 		rc = 0;
 	} else if (type == AE_IFLNK) {
-		const char *target = archive_entry_symlink(e);
+		const char *target = lib->archive_entry_symlink(e);
 		if (!target || !*target || strlen(target) >= PATH_MAX) {
 			nb_error_set(u->err, NB_EFORMAT,
 				     "%s: symlink '%.200s' has an empty or over-long target",
@@ -463,7 +467,7 @@ static int do_entry(struct unpack *u, struct archive_entry *e)
 			nb_error_sys(u->err, errno, "%s: symlink '%.200s'", u->what, orig);
 			goto out;
 		}
-		set_times(dfd, base, e);
+		set_times(u->lib, dfd, base, e);
 		rc = 0;
 	} else { /* whiteout device -> .wh.NAME */
 		char wh[NAME_MAX + 8];
@@ -489,18 +493,19 @@ out:
 	return rc;
 }
 
-int layer_enable_filters(struct archive *a)
+int layer_enable_filters(const struct libs *lib, struct archive *a)
 {
 	/* ARCHIVE_WARN means "would run an external program": refused */
-	if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
-	    archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
-	    archive_read_support_filter_xz(a) != ARCHIVE_OK)
+	if (lib->archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+	    lib->archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+	    lib->archive_read_support_filter_xz(a) != ARCHIVE_OK)
 		return -1;
 	return 0;
 }
 
-int layer_unpack(int fd, int dirfd, enum layer_mode mode, const struct layer_limits *lim,
-		 const char *what, struct layer_stats *st, struct nb_error *err)
+int layer_unpack(const struct libs *lib, int fd, int dirfd, enum layer_mode mode,
+		 const struct layer_limits *lim, const char *what, struct layer_stats *st,
+		 struct nb_error *err)
 {
 	int rc = -1;
 	struct chain *c = calloc(1, sizeof(*c));
@@ -508,47 +513,50 @@ int layer_unpack(int fd, int dirfd, enum layer_mode mode, const struct layer_lim
 	memset(st, 0, sizeof(*st));
 	if (!c)
 		return nb_error_set(err, NB_ERESOURCE, "%s: out of memory", what);
+	c->lib = lib;
 	c->fd = fd;
 	c->cap = lim->max_bytes;
-	if (digest_init(&c->blob) < 0 || digest_init(&c->tar) < 0) {
+	if (digest_init(&c->blob, lib) < 0 || digest_init(&c->tar, lib) < 0) {
 		nb_error_set(err, NB_ERESOURCE, "%s: out of memory", what);
 		goto out;
 	}
-	c->raw = archive_read_new();
-	tar = archive_read_new();
+	c->raw = lib->archive_read_new();
+	tar = lib->archive_read_new();
 	if (!c->raw || !tar) {
 		nb_error_set(err, NB_ERESOURCE, "%s: out of memory", what);
 		goto out;
 	}
-	if (layer_enable_filters(c->raw) < 0) {
+	if (layer_enable_filters(lib, c->raw) < 0) {
 		nb_error_set(err, NB_EINTERNAL,
 			     "%s: libarchive lacks built-in gzip/zstd/xz support", what);
 		goto out;
 	}
-	archive_read_support_format_raw(c->raw);
-	archive_read_support_format_tar(tar);
-	if (archive_read_open(c->raw, c, NULL, fd_read, NULL) != ARCHIVE_OK) {
+	lib->archive_read_support_format_raw(c->raw);
+	lib->archive_read_support_format_tar(tar);
+	if (lib->archive_read_open(c->raw, c, NULL, fd_read, NULL) != ARCHIVE_OK) {
 		if (c->io_errno)
 			nb_error_sys(err, c->io_errno, "%s: reading", what);
 		else
 			nb_error_set(err, NB_EFORMAT, "%s: %s", what,
-				     archive_error_string(c->raw) ? archive_error_string(c->raw)
-								  : "unreadable stream");
+				     lib->archive_error_string(c->raw)
+					 ? lib->archive_error_string(c->raw)
+					 : "unreadable stream");
 		goto out;
 	}
 	struct archive_entry *re;
-	int hr = archive_read_next_header(c->raw, &re);
+	int hr = lib->archive_read_next_header(c->raw, &re);
 	if (hr == ARCHIVE_EOF) {
 		nb_error_set(err, NB_EFORMAT, "%s: empty stream, not a tar archive", what);
 		goto out;
 	}
 	if (hr < ARCHIVE_WARN) {
 		nb_error_set(err, NB_EFORMAT, "%s: %s", what,
-			     archive_error_string(c->raw) ? archive_error_string(c->raw)
-							  : "unreadable stream");
+			     lib->archive_error_string(c->raw) ? lib->archive_error_string(c->raw)
+							       : "unreadable stream");
 		goto out;
 	}
-	struct unpack u = {.c = c,
+	struct unpack u = {.lib = lib,
+			   .c = c,
 			   .tar = tar,
 			   .rootfd = dirfd,
 			   .mode = mode,
@@ -556,13 +564,13 @@ int layer_unpack(int fd, int dirfd, enum layer_mode mode, const struct layer_lim
 			   .what = what,
 			   .st = st,
 			   .err = err};
-	if (archive_read_open(tar, c, NULL, raw_read, NULL) != ARCHIVE_OK) {
+	if (lib->archive_read_open(tar, c, NULL, raw_read, NULL) != ARCHIVE_OK) {
 		tar_error(&u, "not a tar archive");
 		goto out;
 	}
 	for (;;) {
 		struct archive_entry *e;
-		int r = archive_read_next_header(tar, &e);
+		int r = lib->archive_read_next_header(tar, &e);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
@@ -607,9 +615,9 @@ int layer_unpack(int fd, int dirfd, enum layer_mode mode, const struct layer_lim
 	rc = 0;
 out:
 	if (tar)
-		archive_read_free(tar);
+		lib->archive_read_free(tar);
 	if (c->raw)
-		archive_read_free(c->raw);
+		lib->archive_read_free(c->raw);
 	digest_release(&c->blob);
 	digest_release(&c->tar);
 	free(c);
@@ -658,6 +666,7 @@ int layer_rmtree(int dirfd, const char *name)
 /* ---- packing a plain directory ---- */
 
 struct pack {
+	const struct libs *lib;
 	struct archive *a;
 	const struct layer_limits *lim;
 	uint64_t bytes;
@@ -670,11 +679,13 @@ struct pack {
 static int pack_error(struct pack *p, const char *doing)
 {
 	return nb_error_set(p->err, NB_EINTERNAL, "packing '%.200s': %s: %s", p->path, doing,
-			    archive_error_string(p->a) ? archive_error_string(p->a) : "failed");
+			    p->lib->archive_error_string(p->a) ? p->lib->archive_error_string(p->a)
+							       : "failed");
 }
 
 static int pack_walk(struct pack *p, int dfd, size_t plen, int depth)
 {
+	const struct libs *lib = p->lib;
 	if (depth > 256)
 		return nb_error_set(p->err, NB_EINVAL, "'%.200s': directories nested too deep",
 				    p->path);
@@ -688,7 +699,7 @@ static int pack_walk(struct pack *p, int dfd, size_t plen, int depth)
 	}
 	rewinddir(d);
 	int rc = -1;
-	struct archive_entry *e = archive_entry_new();
+	struct archive_entry *e = lib->archive_entry_new();
 	if (!e) {
 		nb_error_set(p->err, NB_ERESOURCE, "out of memory");
 		goto out;
@@ -717,13 +728,13 @@ static int pack_walk(struct pack *p, int dfd, size_t plen, int depth)
 				     (unsigned long long)p->lim->max_entries);
 			goto out;
 		}
-		archive_entry_clear(e);
-		archive_entry_set_pathname(e, rel);
-		archive_entry_set_perm(e, st.st_mode & 01777);
-		archive_entry_set_mtime(e, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+		lib->archive_entry_clear(e);
+		lib->archive_entry_set_pathname(e, rel);
+		lib->archive_entry_set_perm(e, st.st_mode & 01777);
+		lib->archive_entry_set_mtime(e, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 		if (S_ISDIR(st.st_mode)) {
-			archive_entry_set_filetype(e, AE_IFDIR);
-			if (archive_write_header(p->a, e) != ARCHIVE_OK) {
+			lib->archive_entry_set_filetype(e, AE_IFDIR);
+			if (lib->archive_write_header(p->a, e) != ARCHIVE_OK) {
 				pack_error(p, "header");
 				goto out;
 			}
@@ -745,9 +756,9 @@ static int pack_walk(struct pack *p, int dfd, size_t plen, int depth)
 				goto out;
 			}
 			target[n] = '\0';
-			archive_entry_set_filetype(e, AE_IFLNK);
-			archive_entry_set_symlink(e, target);
-			if (archive_write_header(p->a, e) != ARCHIVE_OK) {
+			lib->archive_entry_set_filetype(e, AE_IFLNK);
+			lib->archive_entry_set_symlink(e, target);
+			if (lib->archive_write_header(p->a, e) != ARCHIVE_OK) {
 				pack_error(p, "header");
 				goto out;
 			}
@@ -769,9 +780,9 @@ static int pack_walk(struct pack *p, int dfd, size_t plen, int depth)
 					     rel);
 				goto out;
 			}
-			archive_entry_set_filetype(e, AE_IFREG);
-			archive_entry_set_size(e, st.st_size);
-			if (archive_write_header(p->a, e) != ARCHIVE_OK) {
+			lib->archive_entry_set_filetype(e, AE_IFREG);
+			lib->archive_entry_set_size(e, st.st_size);
+			if (lib->archive_write_header(p->a, e) != ARCHIVE_OK) {
 				close(fd);
 				pack_error(p, "header");
 				goto out;
@@ -793,7 +804,7 @@ static int pack_walk(struct pack *p, int dfd, size_t plen, int depth)
 							     rel);
 					goto out;
 				}
-				if (archive_write_data(p->a, p->buf, (size_t)n) != n) {
+				if (lib->archive_write_data(p->a, p->buf, (size_t)n) != n) {
 					close(fd);
 					pack_error(p, "data");
 					goto out;
@@ -823,26 +834,27 @@ static int pack_walk(struct pack *p, int dfd, size_t plen, int depth)
 	rc = 0;
 out:
 	if (e)
-		archive_entry_free(e);
+		lib->archive_entry_free(e);
 	closedir(d);
 	return rc;
 }
 
-int layer_pack_dir(const char *src_path, int out_fd, const struct layer_limits *lim,
-		   struct nb_error *err)
+int layer_pack_dir(const struct libs *lib, const char *src_path, int out_fd,
+		   const struct layer_limits *lim, struct nb_error *err)
 {
 	int rc = -1;
 	struct pack *p = calloc(1, sizeof(*p));
 	int dfd = -1;
 	if (!p)
 		return nb_error_set(err, NB_ERESOURCE, "out of memory");
+	p->lib = lib;
 	p->lim = lim;
 	p->err = err;
-	p->a = archive_write_new();
-	if (!p->a || archive_write_set_format_pax_restricted(p->a) != ARCHIVE_OK ||
-	    archive_write_add_filter_none(p->a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(p->a, 1) != ARCHIVE_OK ||
-	    archive_write_open_fd(p->a, out_fd) != ARCHIVE_OK) {
+	p->a = lib->archive_write_new();
+	if (!p->a || lib->archive_write_set_format_pax_restricted(p->a) != ARCHIVE_OK ||
+	    lib->archive_write_add_filter_none(p->a) != ARCHIVE_OK ||
+	    lib->archive_write_set_bytes_in_last_block(p->a, 1) != ARCHIVE_OK ||
+	    lib->archive_write_open_fd(p->a, out_fd) != ARCHIVE_OK) {
 		nb_error_set(err, NB_ERESOURCE, "cannot start a tar writer");
 		goto out;
 	}
@@ -854,7 +866,7 @@ int layer_pack_dir(const char *src_path, int out_fd, const struct layer_limits *
 	strcpy(p->path, ".");
 	if (pack_walk(p, dfd, 1, 0) < 0)
 		goto out;
-	if (archive_write_close(p->a) != ARCHIVE_OK) {
+	if (lib->archive_write_close(p->a) != ARCHIVE_OK) {
 		pack_error(p, "close");
 		goto out;
 	}
@@ -863,7 +875,7 @@ out:
 	if (dfd >= 0)
 		close(dfd);
 	if (p->a)
-		archive_write_free(p->a);
+		lib->archive_write_free(p->a);
 	free(p);
 	return rc;
 }

@@ -628,3 +628,81 @@ def test_hostile_samples_via_cli(store, tmp_path):
                        check=True, capture_output=True)
         err = store.fail(d)
         assert "layer 1 of 1" in err, (name, err)
+
+
+# ---- libarchive and libcrypto are loaded on first import only (src/image/libs.c)
+
+# (libstdc++ came with ICU; it is left out because sanitizer builds link it)
+HEAVY = ("libarchive.so", "libcrypto.so", "libxml2.so", "libicu", "libnettle.so")
+
+
+def test_nubis_does_not_link_image_libraries():
+    if not NUBIS.exists():
+        pytest.skip(f"{NUBIS} not built")
+    out = subprocess.run(["ldd", str(NUBIS)], capture_output=True, text=True, check=True).stdout
+    assert not [h for h in HEAVY if h in out], out
+
+
+def loaded_libs(store, *args):
+    """Run `nubis image ARGS` with the loader's trace; return (process, the
+    sonames it opened)."""
+    env = dict(os.environ, NUBIS_HOME=str(store.home), LD_DEBUG="files")
+    p = subprocess.run([str(NUBIS), "image", *map(str, args)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    opened = {line.split("file=", 1)[1].split()[0] for line in p.stderr.splitlines()
+              if "file=" in line and "[0];" in line and "needed by" not in line
+              and "dynamically loaded by" in line}
+    return p, opened
+
+
+def test_image_libraries_loaded_by_import_only(store, tmp_path):
+    r = rootfs(tmp_path)
+    p, opened = loaded_libs(store, "import", r, "--name", "dl:1")
+    assert p.returncode == 0, p.stderr[-2000:]
+    # the positive control: the trace does show what import dlopen()s
+    assert {"libarchive.so.13", "libcrypto.so.3"} <= opened, opened
+    img = p.stdout.strip().splitlines()[-1]
+    for args in (("ls",), ("ls", "--json"), ("inspect", "dl:1"), ("inspect", img[:8]),
+                 ("inspect", "nope"), ("rm", "dl:1")):
+        p, opened = loaded_libs(store, *args)
+        assert opened == set(), (args, opened)
+        assert "libarchive" not in p.stderr and "libcrypto" not in p.stderr, args
+    assert store.ls() == []
+
+
+def _real_path_of(soname):
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.strip().startswith(soname + " ") and "x86-64" in line:
+            return os.path.realpath(line.split("=>")[1].strip())
+    pytest.skip(f"{soname} not in the loader cache")
+
+
+@pytest.mark.parametrize("soname", ["libarchive.so.13", "libcrypto.so.3"])
+def test_missing_image_library(store, tmp_path, soname):
+    """With the library unusable (an empty file bind-mounted over it in a
+    private mount namespace), import fails with one line naming it, leaves
+    nothing behind, and ls/inspect still work."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a mount namespace")
+    real = _real_path_of(soname)
+    empty = tmp_path / "empty.so"
+    empty.write_bytes(b"")
+    r = rootfs(tmp_path)
+    script = ('mount --bind "$1" "$2" || exit 99; shift 2; '
+              'NUBIS_HOME="$1" "$2" image import "$3" --name gone:1; echo "import=$?"; '
+              'NUBIS_HOME="$1" "$2" image ls --json; echo "ls=$?"')
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                        str(empty), real, str(store.home), str(NUBIS), str(r)],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode == 99 or "import=" not in p.stdout:
+        pytest.skip(f"cannot bind-mount over {real}: {p.stderr.strip()}")
+    assert "import=120" in p.stdout, p.stdout + p.stderr
+    errs = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(errs) == 1, p.stderr
+    assert errs[0].startswith("nubis image import: cannot load " + soname), errs[0]
+    assert "images" in errs[0], errs[0]
+    assert "ls=0" in p.stdout and "[]" in p.stdout, p.stdout
+    store.assert_nothing_recorded()
+    # outside the namespace the library is back and the import works
+    store.imp(r, "--name", "back:1")

@@ -38,10 +38,16 @@ static void fuzz_layer(const uint8_t *data, size_t size)
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		abort();
+	/* loaded once for the whole run, as one store loads them once */
+	static struct libs lib;
 	struct layer_limits lim = {.max_bytes = 16 << 20, .max_entries = 4096};
 	struct layer_stats st;
 	struct nb_error err;
-	int rc = layer_unpack(fd, dfd, LAYER_MODE_LAYER, &lim, "fuzz", &st, &err);
+	if (!libs_loaded(&lib) && libs_load(&lib, &err) < 0) {
+		fprintf(stderr, "fuzz_image: %s\n", err.msg);
+		abort();
+	}
+	int rc = layer_unpack(&lib, fd, dfd, LAYER_MODE_LAYER, &lim, "fuzz", &st, &err);
 	if (rc != 0 && rc != -1)
 		abort();
 	if (rc < 0 && !err.msg[0])

@@ -11,9 +11,10 @@ out=$(mktemp -d /tmp/nubis-fuzz-image.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 # shellcheck disable=SC2046
 clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -I"$repo/src" "$repo/tests/fuzz/fuzz_image.c" "$repo"/src/image/{oci,layer,digest}.c \
+    -I"$repo/src" "$repo/tests/fuzz/fuzz_image.c" "$repo"/src/image/{oci,layer,digest,libs}.c \
     "$repo/src/common/error.c" "$repo/src/common/log.c" \
-    $(pkg-config --cflags --libs jansson libarchive libcrypto) -o "$out/fuzz_image"
+    $(pkg-config --cflags libarchive libcrypto) $(pkg-config --cflags --libs jansson) -ldl \
+    -o "$out/fuzz_image"
 mkdir "$out/corpus"
 cp "$repo"/tests/fuzz/corpus/image/* "$out/corpus/"
 cd "$out"

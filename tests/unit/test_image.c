@@ -99,6 +99,7 @@ static int mktar(const struct ent *e, size_t n, const char *filter)
 }
 
 struct sandbox {
+	struct libs lib; /* dlopen()ed libarchive + libcrypto, as an import loads them */
 	char top[64];
 	char outside[96];
 	int layerfd;
@@ -106,6 +107,8 @@ struct sandbox {
 
 static void sb_init(struct sandbox *sb)
 {
+	struct nb_error err;
+	assert_int_equal(libs_load(&sb->lib, &err), 0);
 	snprintf(sb->top, sizeof(sb->top), "/tmp/nubis-image-test-XXXXXX");
 	assert_non_null(mkdtemp(sb->top));
 	snprintf(sb->outside, sizeof(sb->outside), "%s/outside", sb->top);
@@ -141,6 +144,7 @@ static void sb_fini(struct sandbox *sb)
 	int fd = open("/tmp", O_RDONLY | O_DIRECTORY);
 	assert_int_equal(layer_rmtree(fd, sb->top + 5), 0);
 	close(fd);
+	libs_unload(&sb->lib);
 }
 
 static const struct layer_limits big = {.max_bytes = 64 << 20, .max_entries = 10000};
@@ -150,7 +154,7 @@ static int unpack(struct sandbox *sb, const struct ent *e, size_t n, const char 
 {
 	int fd = mktar(e, n, filter);
 	nb_error_clear(err);
-	int rc = layer_unpack(fd, sb->layerfd, LAYER_MODE_LAYER, lim, "t", st, err);
+	int rc = layer_unpack(&sb->lib, fd, sb->layerfd, LAYER_MODE_LAYER, lim, "t", st, err);
 	close(fd);
 	return rc;
 }
@@ -161,7 +165,11 @@ static void test_digest(void **state)
 {
 	(void)state;
 	char hex[65];
-	assert_int_equal(digest_buf("abc", 3, hex), 0);
+	struct libs lib;
+	struct nb_error err;
+	assert_int_equal(libs_load(&lib, &err), 0);
+	assert_int_equal(digest_buf(&lib, "abc", 3, hex), 0);
+	libs_unload(&lib);
 	assert_string_equal(hex,
 			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	char in[80];
@@ -182,6 +190,65 @@ static void test_digest(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(digest_parse(bad[i], out), -EINVAL);
 	assert_int_equal(digest_parse(NULL, out), -EINVAL);
+}
+
+/* ---- loading libarchive and libcrypto ---- */
+
+static int zeroed(const struct libs *l)
+{
+	static const struct libs zero;
+	return memcmp(l, &zero, sizeof(zero)) == 0;
+}
+
+static void expect_load_failure(const char *archive_so, const char *crypto_so, const char *want)
+{
+	struct libs l;
+	struct nb_error err;
+	nb_error_clear(&err);
+	memset(&l, 0xa5, sizeof(l));
+	assert_int_equal(libs_load_names(&l, archive_so, crypto_so, &err), -1);
+	assert_int_equal(err.code, NB_ERESOURCE);
+	if (!strstr(err.msg, want))
+		fail_msg("error '%s' does not name '%s'", err.msg, want);
+	assert_null(strchr(err.msg, '\n')); /* one line */
+	assert_false(libs_loaded(&l));
+	assert_true(zeroed(&l)); /* nothing half-loaded left behind */
+	libs_unload(&l);	 /* and unloading it is harmless */
+}
+
+static void test_libs(void **state)
+{
+	(void)state;
+	struct libs a, b;
+	struct nb_error err;
+	assert_int_equal(libs_load(&a, &err), 0);
+	assert_true(libs_loaded(&a));
+#define CHECK_SET(fn) assert_non_null(a.fn);
+	LIBS_ARCHIVE_FNS(CHECK_SET)
+	LIBS_CRYPTO_FNS(CHECK_SET)
+#undef CHECK_SET
+	/* this program links libarchive itself (to write the test archives):
+	 * the table points at the very same functions */
+	assert_true(a.archive_read_new == archive_read_new);
+	assert_true(a.archive_entry_set_symlink == archive_entry_set_symlink);
+	/* a second table holds its own references: unloading the first leaves
+	 * it working */
+	assert_int_equal(libs_load(&b, &err), 0);
+	libs_unload(&a);
+	assert_true(zeroed(&a));
+	char hex[65];
+	assert_int_equal(digest_buf(&b, "", 0, hex), 0);
+	assert_string_equal(hex,
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	libs_unload(&b);
+	libs_unload(&b); /* twice is fine: unload zeroes */
+
+	/* a missing library or a missing call: a one-line NB_ERESOURCE naming it */
+	expect_load_failure("libnubis-no-such.so.0", LIBS_CRYPTO_SONAME, "libnubis-no-such.so.0");
+	expect_load_failure(LIBS_ARCHIVE_SONAME, "libnubis-no-such.so.0", "libnubis-no-such.so.0");
+	expect_load_failure(LIBS_ARCHIVE_SONAME, "libc.so.6", "libc.so.6 lacks EVP_MD_CTX_new");
+	expect_load_failure("libc.so.6", LIBS_CRYPTO_SONAME,
+			    "libc.so.6 lacks archive_error_string");
 }
 
 static void test_time(void **state)
@@ -347,7 +414,8 @@ static void test_unpack_ok(void **state)
 		struct stat fst;
 		fstat(fd, &fst);
 		assert_int_equal(
-		    layer_unpack(fd, sb.layerfd, LAYER_MODE_LAYER, &big, "t", &st, &err), 0);
+		    layer_unpack(&sb.lib, fd, sb.layerfd, LAYER_MODE_LAYER, &big, "t", &st, &err),
+		    0);
 		assert_int_equal(st.blob_bytes, (uint64_t)fst.st_size);
 		if (!filters[f]) { /* uncompressed: blob digest == diff_id */
 			assert_string_equal(st.blob_hex, st.diff_hex);
@@ -477,8 +545,8 @@ static void test_unpack_bomb(void **state)
 	struct layer_stats st;
 	struct nb_error err;
 	/* the header claim is caught first ... */
-	assert_int_equal(layer_unpack(fd, sb.layerfd, LAYER_MODE_LAYER, &lim, "bomb", &st, &err),
-			 -1);
+	assert_int_equal(
+	    layer_unpack(&sb.lib, fd, sb.layerfd, LAYER_MODE_LAYER, &lim, "bomb", &st, &err), -1);
 	assert_non_null(strstr(err.msg, "cap"));
 	close(fd);
 	sb_reset(&sb);
@@ -491,8 +559,8 @@ static void test_unpack_bomb(void **state)
 	}
 	fd = mktar(small, 64, "gzip");
 	lim.max_entries = 1000;
-	assert_int_equal(layer_unpack(fd, sb.layerfd, LAYER_MODE_LAYER, &lim, "bomb", &st, &err),
-			 -1);
+	assert_int_equal(
+	    layer_unpack(&sb.lib, fd, sb.layerfd, LAYER_MODE_LAYER, &lim, "bomb", &st, &err), -1);
 	assert_non_null(strstr(err.msg, "size cap"));
 	close(fd);
 	sb_reset(&sb);
@@ -537,8 +605,8 @@ static void test_unpack_mutations(void **state)
 			lseek(mfd, 0, SEEK_SET);
 			struct layer_stats st;
 			struct nb_error err;
-			int rc =
-			    layer_unpack(mfd, sb.layerfd, LAYER_MODE_LAYER, &big, "m", &st, &err);
+			int rc = layer_unpack(&sb.lib, mfd, sb.layerfd, LAYER_MODE_LAYER, &big, "m",
+					      &st, &err);
 			assert_true(rc == 0 || rc == -1);
 			if (rc < 0)
 				assert_true(err.msg[0] != '\0');
@@ -668,10 +736,11 @@ static void test_store_api(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_digest),	     cmocka_unit_test(test_time),
-	    cmocka_unit_test(test_oci_json),	     cmocka_unit_test(test_unpack_ok),
-	    cmocka_unit_test(test_unpack_hostile),   cmocka_unit_test(test_unpack_bomb),
-	    cmocka_unit_test(test_unpack_mutations), cmocka_unit_test(test_store_api),
+	    cmocka_unit_test(test_digest),	cmocka_unit_test(test_libs),
+	    cmocka_unit_test(test_time),	cmocka_unit_test(test_oci_json),
+	    cmocka_unit_test(test_unpack_ok),	cmocka_unit_test(test_unpack_hostile),
+	    cmocka_unit_test(test_unpack_bomb), cmocka_unit_test(test_unpack_mutations),
+	    cmocka_unit_test(test_store_api),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
