@@ -13,6 +13,10 @@ packages=(
     libjansson-dev libmicrohttpd-dev libcmocka-dev libseccomp-dev
     python3 python3-pytest dpkg-dev curl clang-format
 )
+# workloads (issue 3): tclsh generates SQLite's amalgamation (guest/sqlite/build.sh);
+# redis-tools gives redis-cli and redis-benchmark, the host-side clients of the
+# Redis service VM (the server itself is our static musl build, never Debian's).
+packages+=(tcl redis-tools)
 
 for arg in "$@"; do
     case "$arg" in
