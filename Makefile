@@ -59,4 +59,5 @@ workloads: deps
 	guest/sqlite/build.sh $(BUILD)/guest/sqlite
 e2e: workloads
 test: workloads
+bench: workloads
 # --- end workloads -------------------------------------------------------------
