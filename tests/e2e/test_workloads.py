@@ -105,9 +105,9 @@ class Workload:
         a = [str(NUBIS), "run", "--rootfs", str(self.rootfs), "--upper", str(self.upper)]
         for p in publish or []:
             a += ["--publish", p]
-        # PROGRAM, then "--": all that follows is the program's, even if it
-        # looks like a nubis option
-        return a + ["--", guest_argv[0], "--"] + list(guest_argv[1:])
+        # no argument of the programs here starts with "--": none can be taken
+        # for a nubis option
+        return a + ["--"] + list(guest_argv)
 
     def spawn(self, guest_argv, publish=None, **kw) -> subprocess.Popen:
         self.runs += 1
