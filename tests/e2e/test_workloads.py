@@ -144,6 +144,16 @@ def stop_process(p, sig=signal.SIGKILL):
 
 # ---- Redis -------------------------------------------------------------------
 
+def redis_ping(port: int) -> bool:
+    """True if a Redis server answers PING on 127.0.0.1:PORT."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 class Redis:
     """A Redis server of a Workload, reachable on 127.0.0.1:self.port."""
 
@@ -176,12 +186,7 @@ class Redis:
         pytest.fail(f"redis-server did not answer PING in {START_TIMEOUT} s" + describe(self.proc))
 
     def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
+        return redis_ping(self.port)
 
     def cli(self, *args, input=None, check=True) -> str:
         p = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)] + list(map(str, args)),
@@ -311,6 +316,100 @@ def test_redis_data_survives_stop_start(redis, redis_rootfs):
     assert r.cli("GET", "total") == "1001"
     assert r.cli("DBSIZE") == str(n + 2)
     r.shutdown()
+
+
+# ---- Redis as a named, detached service (nubis run -d / stop / start / kill) --
+
+def _nubis_has_services() -> bool:
+    try:
+        p = subprocess.run([str(NUBIS), "help", "start"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return p.returncode == 0 and "usage: nubis start" in p.stdout + p.stderr
+
+
+@pytest.fixture
+def services(tmp_path, _svc_available):
+    """`nubis ARGS...` with a private run directory ($NUBIS_HOME); removes
+    the VMs it made."""
+    if not (_svc_available and _nubis_has_services()):
+        pytest.skip("this nubis has no detached service VMs yet (run -d, stop, start)")
+    env = dict(os.environ, NUBIS_HOME=str(tmp_path / "home"))
+    names = []
+
+    def cli(*args, timeout=90):
+        p = subprocess.run([str(NUBIS)] + [str(a) for a in args], env=env, capture_output=True,
+                           text=True, timeout=timeout)
+        if args[0] == "run" and "--name" in args:
+            names.append(args[list(args).index("--name") + 1])
+        return p
+    yield cli
+    for n in names:
+        cli("rm", "-f", n)
+
+
+def _wait_pong(port: int, what: str, logs):
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if redis_ping(port):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"{what}: no PONG on 127.0.0.1:{port} in {START_TIMEOUT} s\n{logs()}")
+
+
+def test_redis_service_stop_start_kill(services, redis_rootfs, redis_tools):
+    """The issue's scenario with the service commands: data written through
+    the published port survives `nubis stop` (SIGTERM: Redis shuts down
+    cleanly) and `nubis kill` (no shutdown at all: appendfsync always made
+    every acknowledged write durable) of the same VM."""
+    port = free_port()
+    name = "wl-redis"
+
+    def logs():
+        p = services("logs", name)
+        return f"--- nubis logs {name}\n{p.stdout[-3000:]}{p.stderr[-1000:]}"
+
+    def cli(*args):
+        p = subprocess.run(["redis-cli", "-p", str(port)] + list(args), capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0, f"redis-cli {args}: {p.stderr}\n{logs()}"
+        return p.stdout.strip()
+
+    p = services("run", "-d", "--name", name, "--publish", f"127.0.0.1:{port}:6379",
+                 "--rootfs", redis_rootfs, "/usr/bin/redis-server", "/etc/redis.conf")
+    assert p.returncode == 0, p.stderr
+    _wait_pong(port, "first start", logs)
+    assert cli("SET", "k1", "before-stop") == "OK"
+    assert cli("RPUSH", "l", "1", "2", "3") == "3"
+
+    p = services("stop", "-t", "20", name)
+    assert p.returncode == 0, p.stderr + logs()
+    text = logs()
+    assert "Received SIGTERM" in text and "ready to exit" in text, text
+
+    p = services("start", name)
+    assert p.returncode == 0, p.stderr + logs()
+    _wait_pong(port, "start after stop", logs)
+    assert cli("GET", "k1") == "before-stop"
+    assert cli("LRANGE", "l", "0", "-1").split() == ["1", "2", "3"]
+    assert cli("SET", "k2", "before-kill") == "OK"
+
+    p = services("kill", name)  # SIGKILL: the VM ends without any shutdown
+    assert p.returncode == 0, p.stderr + logs()
+    deadline = time.monotonic() + 20
+    while redis_ping(port):
+        assert time.monotonic() < deadline, "still answering after nubis kill"
+        time.sleep(0.05)
+    p = services("start", name)
+    assert p.returncode == 0, p.stderr + logs()
+    _wait_pong(port, "start after kill", logs)
+    assert cli("GET", "k1") == "before-stop"
+    assert cli("GET", "k2") == "before-kill"
+    assert cli("DBSIZE") == "3"
+    # Everything went to the VM's writable layer, not into the image.
+    assert list((redis_rootfs / "data").iterdir()) == []
+    p = services("rm", "-f", name)
+    assert p.returncode == 0, p.stderr
 
 
 # ---- SQLite ------------------------------------------------------------------
