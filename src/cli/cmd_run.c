@@ -7,6 +7,7 @@
 #include "../core/kvmhost.h"
 #include "../fnvm/sandbox.h"
 #include "cli.h"
+#include "svcrun.h"
 
 static int sandbox_run(void *arg, struct nb_error *err)
 {
@@ -42,6 +43,9 @@ int cmd_run_main(int argc, char **argv)
 	struct fnvm_runner *rn = NULL;
 	struct nb_error err;
 
+	/* service VMs (IMAGE, -d, --name, --rm): src/cli/svcrun.c */
+	if (svcrun_wanted(argc, argv))
+		return svcrun_main(argc, argv);
 	fn_opts_init(&o);
 	char **args = fn_reorder_argv(&argc, &argv, longopts);
 	if (!args)
