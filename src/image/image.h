@@ -42,16 +42,16 @@ int image_import(struct image_store *s, const char *src, const char *name, char 
 
 struct image_info {
 	char id[65];
-	char *name;	   /* "name:tag" or NULL */
+	char *name; /* "name:tag" or NULL */
 	char **layer_dirs; /* absolute host paths, TOP FIRST (svc_config.lower_dirs order) */
 	size_t nlayers;
-	char **entrypoint;     /* NULL-terminated, may be empty */
-	char **cmd;	       /* NULL-terminated, may be empty */
-	char **env;	       /* NULL-terminated "K=V" */
-	char *workdir;	       /* "/" if unset */
+	char **entrypoint; /* NULL-terminated, may be empty */
+	char **cmd;	   /* NULL-terminated, may be empty */
+	char **env;	   /* NULL-terminated "K=V" */
+	char *workdir;	   /* "/" if unset */
 	uint16_t *exposed_tcp; /* ExposedPorts "N/tcp" */
 	size_t nexposed;
-	uint64_t size;	 /* bytes of unpacked layers */
+	uint64_t size; /* bytes of unpacked layers */
 	int64_t created; /* unix seconds */
 };
 
