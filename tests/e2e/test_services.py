@@ -1,0 +1,317 @@
+"""Service VMs without a daemon: nubis run -d / ps / logs / stop / kill / pause /
+resume / start / rm / inspect (docs/SERVICE-VMS.md, "Running services").
+
+Each test gets its own $NUBIS_HOME (run directory and image store).
+
+The first group needs no running VM: names, unknown names, stale entries of
+dead monitors (a fake pid and a lock holder), ps formats, logs, rm. The
+second group runs real service VMs from an image built by
+tests/assets/mkimage.py around a static test program.
+"""
+
+import fcntl
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BUILD, NUBIS, REPO, ST_USAGE, nubis
+
+ID_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class Svc:
+    """nubis with NUBIS_HOME set to a private directory."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.env = dict(os.environ, NUBIS_HOME=str(home))
+
+    def __call__(self, *args, timeout=60, input=None):
+        return nubis(*args, env=self.env, timeout=timeout, input=input)
+
+    @property
+    def containers(self) -> Path:
+        return self.home / "containers"
+
+    def dir_of(self, name: str) -> Path:
+        for d in self.containers.iterdir():
+            cfg = d / "config.json"
+            if cfg.exists() and json.loads(cfg.read_text())["name"] == name:
+                return d
+        raise KeyError(name)
+
+    def ps(self, *flags) -> list:
+        r = self("ps", "--json", *flags)
+        assert r.status == 0, r.describe()
+        return json.loads(r.out)
+
+    def status(self, name: str) -> str:
+        for c in self.ps("-a"):
+            if c["name"] == name:
+                return c["status"]
+        return None
+
+    def record(self, name: str, rootfs: Path) -> Path:
+        """A container record that never ran: run -d of a program the root
+        filesystem does not have fails to start and leaves it "created"."""
+        r = self("run", "-d", "--name", name, "--rootfs", rootfs, "/no/such/program")
+        assert r.status != 0, r.describe()
+        assert len([l for l in r.stderr.splitlines() if l.strip()]) == 1, r.describe()
+        assert self.status(name) == "created", r.describe()
+        return self.dir_of(name)
+
+    def cleanup(self):
+        if not self.containers.exists():
+            return
+        names = [c["name"] for c in self.ps("-a")]
+        if names:
+            self("rm", "-f", *names)
+
+
+@pytest.fixture
+def svc(tmp_path):
+    s = Svc(tmp_path / "home")
+    yield s
+    s.cleanup()
+
+
+@pytest.fixture
+def emptyroot(tmp_path) -> Path:
+    d = tmp_path / "root"
+    d.mkdir()
+    return d
+
+
+def write_state(d: Path, **kw):
+    st = json.loads((d / "state.json").read_text())
+    st.update(kw)
+    (d / "state.json").write_text(json.dumps(st))
+
+
+def one_error_line(r, *needles):
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, "expected one error line" + r.describe()
+    for n in needles:
+        assert n in lines[0], f"{n!r} not in the error" + r.describe()
+    return lines[0]
+
+
+# ---- no VM needed --------------------------------------------------------------
+
+
+def test_ps_empty(svc):
+    r = svc("ps")
+    assert r.status == 0, r.describe()
+    assert r.out.splitlines()[0].split()[:3] == ["CONTAINER", "ID", "NAME"]
+    assert len(r.out.splitlines()) == 1
+    assert svc.ps("-a") == []
+    assert svc("ps", "-q", "-a").out == ""
+    r = svc("ps", "extra")
+    assert r.status == ST_USAGE
+
+
+@pytest.mark.parametrize("name", ["-x", ".x", "a b", "a/b", "x" * 65, "ä", ""])
+def test_bad_names_refused(svc, emptyroot, name):
+    r = svc("run", "-d", "--name", name, "--rootfs", emptyroot, "/prog")
+    assert r.status == ST_USAGE, r.describe()
+    one_error_line(r, "name")
+    assert not svc.containers.exists() or not any(
+        p.name[0] != "." for p in svc.containers.iterdir())
+
+
+@pytest.mark.parametrize("cmd", [["stop"], ["kill"], ["pause"], ["resume"], ["start"],
+                                 ["rm"], ["rm", "-f"], ["inspect"], ["logs"]])
+def test_unknown_name(svc, cmd):
+    r = svc(*cmd, "nosuch")
+    assert r.status != 0, r.describe()
+    one_error_line(r, "no such container: nosuch")
+
+
+def test_missing_image(svc):
+    r = svc("run", "-d", "--name", "x", "nosuchimage")
+    assert r.status != 0, r.describe()
+    one_error_line(r, "nosuchimage")
+    assert svc.ps("-a") == []
+
+
+def test_failed_start_recorded_and_duplicate_name(svc, emptyroot):
+    d = svc.record("web", emptyroot)
+    info = json.loads(svc("inspect", "web").out)[0]
+    assert info["status"] == "created"
+    assert info["error"], info  # why it did not start
+    assert info["config"]["layers"] == [str(emptyroot)]
+    assert info["config"]["argv"] == ["/no/such/program"]
+    assert (d / "upper").is_dir()
+    # the name stays taken until rm
+    r = svc("run", "-d", "--name", "web", "--rootfs", emptyroot, "/prog")
+    assert r.status == ST_USAGE, r.describe()
+    one_error_line(r, "already in use")
+    assert len(svc.ps("-a")) == 1
+    # --rm: a failed start leaves nothing
+    r = svc("run", "-d", "--rm", "--name", "gone", "--rootfs", emptyroot, "/prog")
+    assert r.status != 0
+    assert [c["name"] for c in svc.ps("-a")] == ["web"]
+
+
+def test_id_prefix_and_generated_name(svc, emptyroot):
+    r = svc("run", "-d", "--rootfs", emptyroot, "/no/such/program")
+    assert r.status != 0
+    (c,) = svc.ps("-a")
+    assert ID_RE.match(c["id"])
+    assert re.match(r"^[a-z]+_[a-z]+_\d{4}$", c["name"]), c
+    for ref in (c["id"], c["id"][:12], c["id"][:4], c["name"]):
+        r = svc("inspect", ref)
+        assert r.status == 0, r.describe()
+        assert json.loads(r.out)[0]["id"] == c["id"]
+
+
+def test_stale_monitor_shown_exited_and_cleaned(svc, emptyroot):
+    d = svc.record("stale", emptyroot)
+    # a monitor that wrote "running" and died (kill -9) without recording
+    # an exit: its pid is gone and nobody holds the lock
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    write_state(d, status="running", pid=dead.pid, started_ms=int(time.time() * 1000))
+    (d / "ctl.sock").write_text("")  # left behind by the dead monitor
+    assert svc.status("stale") == "exited (monitor died)"
+    assert svc.ps() == []  # not running: only with -a
+    r = svc("ps", "-a")
+    assert "exited (monitor died)" in r.out, r.describe()
+    # commands that need a live VM say so
+    for cmd in ("kill", "pause", "resume"):
+        r = svc(cmd, "stale")
+        assert r.status != 0, r.describe()
+        one_error_line(r, "not running")
+    # stop of a dead one: nothing to do
+    r = svc("stop", "stale")
+    assert r.status == 0, r.describe()
+    r = svc("rm", "stale")
+    assert r.status == 0, r.describe()
+    assert not d.exists()
+    assert svc.ps("-a") == []
+
+
+HOLDER = r"""
+import fcntl, os, signal, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+if sys.argv[2] == "ignore":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+time.sleep(60)
+"""
+
+
+def hold_lock(d: Path, mode="default"):
+    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(d / "lock"), mode],
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "locked"
+    return p
+
+
+def test_live_monitor_without_socket(svc, emptyroot):
+    """A monitor that holds its lock but does not answer on the socket: ps
+    trusts the lock, rm refuses, stop falls back to signals (SIGTERM, then
+    SIGKILL after -t)."""
+    d = svc.record("hung", emptyroot)
+    p = hold_lock(d)
+    try:
+        write_state(d, status="running", pid=p.pid, started_ms=int(time.time() * 1000))
+        assert svc.status("hung") == "running"
+        assert [c["name"] for c in svc.ps()] == ["hung"]
+        r = svc("rm", "hung")
+        assert r.status != 0
+        one_error_line(r, "running")
+        r = svc("kill", "hung")
+        assert r.status != 0
+        one_error_line(r, "control socket")
+        r = svc("stop", "-t", "1", "hung")
+        assert r.status == 0, r.describe()
+        assert p.wait(5) == -signal.SIGTERM
+        assert svc.status("hung") == "exited (monitor died)"
+    finally:
+        p.kill()
+    # one that ignores SIGTERM is killed after the grace period
+    p = hold_lock(d, "ignore")
+    try:
+        write_state(d, status="running", pid=p.pid)
+        t0 = time.monotonic()
+        r = svc("stop", "-t", "1", "hung")
+        assert r.status == 0, r.describe()
+        assert p.wait(5) == -signal.SIGKILL
+        assert 0.9 < time.monotonic() - t0 < 8
+    finally:
+        p.kill()
+    r = svc("rm", "hung")
+    assert r.status == 0, r.describe()
+
+
+def test_rm_force_of_live_monitor(svc, emptyroot):
+    d = svc.record("forced", emptyroot)
+    p = hold_lock(d)
+    try:
+        write_state(d, status="paused", pid=p.pid)
+        assert svc.status("forced") == "paused"
+        r = svc("rm", "-f", "forced")
+        assert r.status == 0, r.describe()
+        assert p.wait(5) == -signal.SIGKILL
+        assert not d.exists()
+    finally:
+        p.kill()
+
+
+def test_ps_formats(svc, emptyroot):
+    svc.record("one", emptyroot)
+    d2 = svc.record("two", emptyroot)
+    write_state(d2, status="exited", exit_code=3, started_ms=1, finished_ms=int(time.time() * 1000))
+    r = svc("ps", "-a")
+    lines = r.out.splitlines()
+    assert lines[0].startswith("CONTAINER ID")
+    rows = {l.split()[1]: l for l in lines[1:]}
+    assert set(rows) == {"one", "two"}
+    assert "created" in rows["one"]
+    assert "exited (3)" in rows["two"]
+    assert str(emptyroot)[:20] in rows["one"]
+    assert '"/no/such/program"' in rows["one"]
+    js = {c["name"]: c for c in svc.ps("-a")}
+    for c in js.values():
+        assert set(c) >= {"id", "name", "image", "command", "created", "status", "pid",
+                          "exit_code", "started_at", "finished_at", "error"}
+    assert js["two"]["exit_code"] == 3 and js["two"]["status"] == "exited"
+    assert js["one"]["exit_code"] is None
+    ids = svc("ps", "-a", "-q").out.split()
+    assert sorted(ids) == sorted(c["id"] for c in js.values())
+
+
+def test_corrupt_state_skipped(svc, emptyroot):
+    d = svc.record("bad", emptyroot)
+    svc.record("good", emptyroot)
+    (d / "state.json").write_text("{not json")
+    assert [c["name"] for c in svc.ps("-a")] == ["good"]
+    r = svc("inspect", "bad")
+    assert r.status != 0
+
+
+def test_logs_of_record(svc, emptyroot):
+    d = svc.record("talk", emptyroot)
+    (d / "log.1").write_bytes(b"old\n")
+    (d / "log").write_bytes(b"new\n\x00bin\n")
+    r = svc("logs", "talk")
+    assert r.status == 0 and r.stdout == b"old\nnew\n\x00bin\n", r.describe()
+    r = svc("logs", "-f", "talk", timeout=10)  # not running: prints and ends
+    assert r.status == 0 and r.stdout.endswith(b"bin\n")
+
+
+def test_help(svc):
+    for cmd in ("ps", "logs", "stop", "kill", "pause", "resume", "start", "rm", "inspect"):
+        r = svc("help", cmd)
+        assert r.status == 0 and f"nubis {cmd}" in r.out, r.describe()
+    r = svc("run", "-d", "--help")
+    assert r.status == 0 and "--name" in r.out
