@@ -12,6 +12,8 @@ packages=(
     build-essential meson ninja-build pkg-config musl-tools
     libjansson-dev libmicrohttpd-dev libcmocka-dev libseccomp-dev
     python3 python3-pytest dpkg-dev curl clang-format
+    # image store (src/image/): tar/gzip/zstd unpacking, SHA-256
+    libarchive-dev libssl-dev zstd
 )
 
 for arg in "$@"; do

@@ -21,6 +21,8 @@ int cmd_serve_main(int argc, char **argv);
 void cmd_serve_usage(FILE *out);
 int cmd_info_main(int argc, char **argv);
 void cmd_info_usage(FILE *out);
+int cmd_image_main(int argc, char **argv);
+void cmd_image_usage(FILE *out);
 
 /* Service VMs without a daemon (services): src/cli/cmd_ps.c, cmd_logs.c,
  * cmd_stop.c (stop, kill, pause, resume, start, rm, inspect); the detached

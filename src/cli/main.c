@@ -21,6 +21,8 @@ static const struct cli_cmd cmds[] = {
     {"rm", "remove service VMs and their writable layers", cmd_rm_main, cmd_rm_usage},
     {"inspect", "show service VMs' state and configuration as JSON", cmd_inspect_main,
      cmd_inspect_usage},
+    {"image", "import, list and remove images (OCI, docker save, dir, tar)", cmd_image_main,
+     cmd_image_usage},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "../common/parse.h"
-#include "../image/image.h"
 
 void svc_config_defaults(struct svc_config *cfg)
 {
@@ -85,25 +84,4 @@ void svc_resume(struct svc_vm *vm)
 void svc_destroy(struct svc_vm *vm)
 {
 	(void)vm;
-}
-int image_store_open(const char *root, struct image_store **out, struct nb_error *err)
-{
-	(void)root;
-	(void)out;
-	return nb_error_set(err, NB_ENOENT, "image store not in this build (pre-merge)");
-}
-void image_store_close(struct image_store *s)
-{
-	(void)s;
-}
-int image_lookup(struct image_store *s, const char *ref, struct image_info *out,
-		 struct nb_error *err)
-{
-	(void)s;
-	(void)out;
-	return nb_error_set(err, NB_ENOENT, "no such image: %s", ref);
-}
-void image_info_release(struct image_info *info)
-{
-	(void)info;
 }
