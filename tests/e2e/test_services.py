@@ -315,3 +315,271 @@ def test_help(svc):
         assert r.status == 0 and f"nubis {cmd}" in r.out, r.describe()
     r = svc("run", "-d", "--help")
     assert r.status == 0 and "--name" in r.out
+
+
+# ---- real service VMs -----------------------------------------------------------
+
+LIFECYCLE = BUILD / "tests" / "guest" / "svc-lifecycle"
+sys.path.insert(0, str(REPO / "tests" / "assets"))
+
+
+@pytest.fixture
+def img(svc, tmp_path):
+    """Image "lifecycle:1" in svc's store: /bin/svc (tests/guest/svc-lifecycle)
+    and an empty /data; default command `/bin/svc counter 100`."""
+    import mkimage  # tests/assets/mkimage.py
+    if not LIFECYCLE.exists():
+        pytest.fail(f"not built: {LIFECYCLE}", pytrace=False)
+    root = tmp_path / "imgroot"
+    (root / "bin").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "bin" / "svc").write_bytes(LIFECYCLE.read_bytes())
+    (root / "bin" / "svc").chmod(0o755)
+    layout = tmp_path / "oci"
+    mkimage.oci_layout(layout, [mkimage.dir_tar(root)], name="lifecycle:1",
+                       config={"config": {"Cmd": ["/bin/svc", "counter", "100"],
+                                          "Env": ["FROM_IMAGE=1"]}})
+    r = svc("image", "import", layout)
+    assert r.status == 0, r.describe()
+    # the runtime must be there: a one-shot foreground run
+    r = svc("run", "--rm", "lifecycle:1", "/bin/svc", "exit", "0", timeout=30)
+    assert r.status == 0 and r.out == "bye 0\n", "service VMs do not run" + r.describe()
+    return "lifecycle:1"
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def logs(svc, name) -> str:
+    r = svc("logs", name)
+    assert r.status == 0, r.describe()
+    return r.out
+
+
+def counter_lines(svc, name) -> int:
+    return sum(1 for l in logs(svc, name).splitlines() if l.isdigit())
+
+
+def run_d(svc, name, *cmd, extra=()):
+    t0 = time.monotonic()
+    r = svc("run", "-d", "--name", name, *extra, "lifecycle:1", *cmd)
+    assert r.status == 0, r.describe()
+    assert ID_RE.match(r.out.strip()), r.describe()
+    return r.out.strip(), time.monotonic() - t0
+
+
+def test_run_detached_ps_logs_inspect(svc, img):
+    cid, elapsed = run_d(svc, "c1", "/bin/svc", "counter", "50")
+    assert elapsed < 10
+    (c,) = svc.ps()
+    assert c["id"] == cid and c["name"] == "c1" and c["status"] == "running"
+    assert c["command"] == ["/bin/svc", "counter", "50"]
+    os.kill(c["pid"], 0)  # the monitor lives
+    wait_for(lambda: counter_lines(svc, "c1") >= 3, what="counter output")
+    assert logs(svc, "c1").startswith("1\n2\n3\n")
+    r = svc("ps")
+    assert re.search(r"c1 .* running", r.out), r.describe()
+    info = json.loads(svc("inspect", "c1").out)[0]
+    assert info["config"]["image"]["name"] == "lifecycle:1"
+    assert "FROM_IMAGE=1" in info["config"]["env"]
+    # the image's default command when none is given
+    run_d(svc, "c2")
+    assert json.loads(svc("inspect", "c2").out)[0]["command"] == ["/bin/svc", "counter", "100"]
+    # a running name cannot be taken again
+    r = svc("run", "-d", "--name", "c1", "lifecycle:1")
+    assert r.status != 0
+    one_error_line(r, "already in use")
+
+
+def test_pause_resume(svc, img):
+    run_d(svc, "p", "/bin/svc", "counter", "20")
+    wait_for(lambda: counter_lines(svc, "p") >= 2, what="counter output")
+    r = svc("pause", "p")
+    assert r.status == 0, r.describe()
+    assert svc.status("p") == "paused"
+    time.sleep(0.2)  # output in flight reaches the log
+    n = counter_lines(svc, "p")
+    time.sleep(0.6)
+    assert counter_lines(svc, "p") == n, "the counter ran while paused"
+    r = svc("pause", "p")
+    assert r.status != 0
+    one_error_line(r, "already paused")
+    r = svc("resume", "p")
+    assert r.status == 0, r.describe()
+    assert svc.status("p") == "running"
+    wait_for(lambda: counter_lines(svc, "p") >= n + 5, what="counting after resume")
+    r = svc("resume", "p")
+    assert r.status != 0
+    one_error_line(r, "not paused")
+
+
+def test_stop_runs_sigterm_handler(svc, img):
+    run_d(svc, "t", "/bin/svc", "term", "50")
+    wait_for(lambda: "handler installed" in logs(svc, "t"), what="handler")
+    t0 = time.monotonic()
+    r = svc("stop", "-t", "10", "t")
+    took = time.monotonic() - t0
+    assert r.status == 0 and r.out == "t\n", r.describe()
+    assert took < 5, f"stop took {took:.1f}s; the handler should end it at once"
+    assert "sigterm handled" in logs(svc, "t")
+    (c,) = svc.ps("-a")
+    assert c["status"] == "exited" and c["exit_code"] == 42, c
+    assert svc.ps() == []
+    assert not (svc.dir_of("t") / "ctl.sock").exists()
+
+
+def test_stop_kills_after_grace(svc, img):
+    run_d(svc, "i", "/bin/svc", "ignore-term", "50")
+    wait_for(lambda: "ignoring SIGTERM" in logs(svc, "i"), what="start")
+    t0 = time.monotonic()
+    r = svc("stop", "-t", "1", "i")
+    took = time.monotonic() - t0
+    assert r.status == 0, r.describe()
+    assert 0.9 <= took < 6, took
+    (c,) = svc.ps("-a")
+    assert c["status"] == "exited" and c["exit_code"] == 128 + signal.SIGKILL, c
+
+
+def test_paused_vm_stops(svc, img):
+    run_d(svc, "ps1", "/bin/svc", "term", "50")
+    wait_for(lambda: "handler installed" in logs(svc, "ps1"), what="handler")
+    assert svc("pause", "ps1").status == 0
+    r = svc("stop", "-t", "5", "ps1")
+    assert r.status == 0, r.describe()
+    assert svc.ps("-a")[0]["exit_code"] == 42
+
+
+def test_kill_signal(svc, img):
+    run_d(svc, "k", "/bin/svc", "term", "50")
+    wait_for(lambda: "handler installed" in logs(svc, "k"), what="handler")
+    r = svc("kill", "-s", "TERM", "k")
+    assert r.status == 0, r.describe()
+    wait_for(lambda: svc.status("k") == "exited", what="exit")
+    assert svc.ps("-a")[0]["exit_code"] == 42
+    r = svc("kill", "k")
+    assert r.status != 0
+    one_error_line(r, "not running")
+    run_d(svc, "k2", "/bin/svc", "ignore-term", "50")
+    r = svc("kill", "-s", "NOSUCH", "k2")
+    assert r.status == ST_USAGE
+    assert svc("kill", "k2").status == 0  # SIGKILL by default
+    wait_for(lambda: svc.status("k2") == "exited", what="exit")
+    assert [c for c in svc.ps("-a") if c["name"] == "k2"][0]["exit_code"] == 137
+
+
+def test_start_keeps_writable_layer(svc, img):
+    run_d(svc, "db", "/bin/svc", "persist", "/data/n", "50")
+    wait_for(lambda: "persist 0" in logs(svc, "db"), what="first run")
+    assert svc("stop", "-t", "0", "db").status == 0
+    d = svc.dir_of("db")
+    assert (d / "upper").is_dir()
+    r = svc("start", "db")
+    assert r.status == 0 and r.out == "db\n", r.describe()
+    wait_for(lambda: "persist 1" in logs(svc, "db"), what="second run")
+    assert svc.status("db") == "running"
+    r = svc("start", "db")  # already running: nothing to do
+    assert r.status == 0
+    assert svc("stop", "-t", "0", "db").status == 0
+    # the image's layer is untouched: a new container starts from 0
+    run_d(svc, "db2", "/bin/svc", "persist", "/data/n", "50")
+    wait_for(lambda: "persist 0" in logs(svc, "db2"), what="fresh container")
+    # rm deletes the writable layer with everything else
+    r = svc("rm", "db")
+    assert r.status == 0, r.describe()
+    assert not d.exists()
+    r = svc("rm", "db2")
+    assert r.status != 0
+    one_error_line(r, "running")
+    assert svc("rm", "-f", "db2").status == 0
+    assert svc.ps("-a") == []
+    assert svc("image", "ls").out.count("lifecycle:1") == 1
+
+
+def test_auto_remove(svc, img):
+    cid, _ = run_d(svc, "once", "/bin/svc", "exit", "3", extra=("--rm",))
+    wait_for(lambda: not (svc.containers / cid).exists(), what="--rm removal")
+    assert svc.ps("-a") == []
+    cid, _ = run_d(svc, "once2", "/bin/svc", "counter", "50", extra=("--rm",))
+    assert svc("stop", "-t", "0", "once2").status == 0
+    wait_for(lambda: not (svc.containers / cid).exists(), what="--rm removal after stop")
+
+
+def test_foreground(svc, img):
+    r = svc("run", "--name", "fg", "lifecycle:1", "/bin/svc", "exit", "7")
+    assert r.status == 7 and r.out == "bye 7\n", r.describe()
+    (c,) = svc.ps("-a")
+    assert c["name"] == "fg" and c["status"] == "exited" and c["exit_code"] == 7
+    assert logs(svc, "fg") == "bye 7\n"
+    r = svc("run", "--rm", "lifecycle:1", "/bin/svc", "exit", "5")
+    assert r.status == 5
+    assert len(svc.ps("-a")) == 1
+
+
+def test_monitor_killed(svc, img):
+    run_d(svc, "victim", "/bin/svc", "counter", "50")
+    (c,) = svc.ps()
+    os.kill(c["pid"], signal.SIGKILL)
+    wait_for(lambda: svc.status("victim") == "exited (monitor died)", what="stale detection")
+    with pytest.raises(ProcessLookupError):
+        os.kill(c["pid"], 0)
+    assert svc.ps() == []
+    # it can be started again (stale socket replaced) and removed
+    r = svc("start", "victim")
+    assert r.status == 0, r.describe()
+    assert svc.status("victim") == "running"
+    assert svc("rm", "-f", "victim").status == 0
+    assert svc.ps("-a") == []
+
+
+def test_control_socket_garbage(svc, img):
+    import socket
+    run_d(svc, "g", "/bin/svc", "counter", "50")
+    d = svc.dir_of("g")
+    dfd = os.open(d, os.O_RDONLY)
+    try:
+        path = f"/proc/self/fd/{dfd}/ctl.sock"
+        for junk in (b"\x00\xff garbage\r\n\r\n", b"GET /state HTTP/1.1\r\nHost: x\r\n" + b"A" * 200000,
+                     b"PUT /kill?signal=999 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                     b"PUT /stop?timeout=abc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(5)
+            s.connect(path)
+            try:
+                s.sendall(junk)
+                s.shutdown(socket.SHUT_WR)
+                s.recv(65536)
+            except OSError:
+                pass
+            s.close()
+    finally:
+        os.close(dfd)
+    assert svc.status("g") == "running"
+    n = counter_lines(svc, "g")
+    wait_for(lambda: counter_lines(svc, "g") > n, what="still counting")
+    assert svc("stop", "-t", "1", "g").status == 0
+
+
+def test_log_rotation_and_follow(svc, img):
+    run_d(svc, "spew", "/bin/svc", "spew", "200000", extra=("--log-size", "16K"))
+    wait_for(lambda: svc.status("spew") == "exited", what="spew to finish")
+    d = svc.dir_of("spew")
+    assert (d / "log.1").exists()
+    assert (d / "log").stat().st_size <= 16384 + 65536
+    assert (d / "log.1").stat().st_size <= 16384 + 65536
+    out = logs(svc, "spew")
+    assert set(out) <= {"x", "\n"} and len(out) < 200000
+    # -f follows a running VM and ends when it ends
+    run_d(svc, "f", "/bin/svc", "term", "50")
+    p = subprocess.Popen([str(NUBIS), "logs", "-f", "f"], env=svc.env, stdout=subprocess.PIPE)
+    time.sleep(0.5)
+    assert svc("stop", "f").status == 0
+    out, _ = p.communicate(timeout=10)
+    assert p.returncode == 0
+    assert b"handler installed" in out and out.endswith(b"sigterm handled\n"), out[-200:]
