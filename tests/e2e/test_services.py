@@ -583,3 +583,56 @@ def test_log_rotation_and_follow(svc, img):
     out, _ = p.communicate(timeout=10)
     assert p.returncode == 0
     assert b"handler installed" in out and out.endswith(b"sigterm handled\n"), out[-200:]
+
+
+def _ctl(dir_fd: int, method: str, path: str):
+    """One HTTP request on containers/<id>/ctl.sock; (status, body bytes)."""
+    import http.client
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(10)
+            self.sock.connect(f"/proc/self/fd/{dir_fd}/ctl.sock")
+
+    c = Conn("localhost")
+    c.request(method, path, body=b"" if method == "PUT" else None)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def test_control_api_matches_openapi(svc, img):
+    """Real responses of a real monitor, checked against src/svc/ctl-openapi.json."""
+    from test_vmm import _check_schema, _response_schema
+    spec = json.loads((REPO / "src" / "svc" / "ctl-openapi.json").read_text())
+    assert spec["openapi"].startswith("3.")
+    run_d(svc, "api", "/bin/svc", "term", "50")
+    dfd = os.open(svc.dir_of("api"), os.O_RDONLY)
+    try:
+        calls = [("GET", "/state"), ("PUT", "/pause"), ("GET", "/state"), ("PUT", "/pause"),
+                 ("PUT", "/resume"), ("PUT", "/resume"), ("PUT", "/state"), ("GET", "/stop"),
+                 ("PUT", "/kill?signal=999"), ("PUT", "/kill?signal=USR2"),
+                 ("PUT", "/stop?timeout=x"), ("PUT", "/stop?timeout=5"), ("GET", "/state")]
+        seen = {}
+        for method, path in calls:
+            st, body = _ctl(dfd, method, path)
+            route = path.split("?")[0]
+            doc_method = method.lower() if method.lower() in spec["paths"][route] else \
+                next(iter(spec["paths"][route]))
+            schema = _response_schema(spec, route, doc_method, st)
+            if schema:
+                _check_schema(spec, schema, json.loads(body), f"{method} {path} {st}")
+            else:
+                assert body == b"", f"{method} {path} {st}: unexpected body {body!r}"
+            seen[(method, path)] = (st, body)
+        assert seen[("PUT", "/kill?signal=999")][0] == 400
+        assert seen[("PUT", "/stop?timeout=5")][0] == 202
+        st, body = _ctl(dfd, "GET", "/nothing")
+        assert st == 404
+        _check_schema(spec, {"$ref": "#/components/schemas/Error"}, json.loads(body), "404")
+    finally:
+        os.close(dfd)
+    wait_for(lambda: svc.status("api") == "exited", what="stop")
