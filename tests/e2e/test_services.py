@@ -614,7 +614,7 @@ def test_control_api_matches_openapi(svc, img):
     try:
         calls = [("GET", "/state"), ("PUT", "/pause"), ("GET", "/state"), ("PUT", "/pause"),
                  ("PUT", "/resume"), ("PUT", "/resume"), ("PUT", "/state"), ("GET", "/stop"),
-                 ("PUT", "/kill?signal=999"), ("PUT", "/kill?signal=USR2"),
+                 ("PUT", "/kill?signal=999"), ("PUT", "/kill?signal=WINCH"),
                  ("PUT", "/stop?timeout=x"), ("PUT", "/stop?timeout=5"), ("GET", "/state")]
         seen = {}
         for method, path in calls:
