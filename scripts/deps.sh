@@ -14,6 +14,8 @@ packages=(
     python3 python3-pytest dpkg-dev curl clang-format
     # image store (src/image/): tar/gzip/zstd unpacking, SHA-256
     libarchive-dev libssl-dev zstd
+    # service VMs (src/cli/svcstate.c): the CLI's client of the monitors' control sockets
+    libcurl4-openssl-dev
 )
 
 for arg in "$@"; do
