@@ -435,6 +435,16 @@ static int monitor_run(struct svcmon *m, int stdin_fd, int ready_fd)
 	json_int_t lm = json_integer_value(json_object_get(r->config, "log_max"));
 	m->log_max = lm > 0 ? (uint64_t)lm : SVCMON_LOG_MAX_DEFAULT;
 
+	/* host signals to the monitor are forwarded to the guest (by the pump
+	 * thread, through a signalfd): blocked before any thread exists, so
+	 * that every thread (the VM's, the HTTP server's) inherits the mask */
+	sigemptyset(&fwd);
+	sigaddset(&fwd, SIGTERM);
+	sigaddset(&fwd, SIGINT);
+	sigaddset(&fwd, SIGHUP);
+	sigaddset(&fwd, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &fwd, NULL);
+
 	if ((lock_fd = take_lock(r, &err)) < 0)
 		goto fail_unlocked;
 	/* re-read under the lock: state.json is ours from here on */
@@ -464,13 +474,6 @@ static int monitor_run(struct svcmon *m, int stdin_fd, int ready_fd)
 	if (ctl_start(sock, &svcmon_ctl_ops, m, &ctl, &err) < 0)
 		goto fail;
 
-	/* host signals to the monitor are forwarded to the guest */
-	sigemptyset(&fwd);
-	sigaddset(&fwd, SIGTERM);
-	sigaddset(&fwd, SIGINT);
-	sigaddset(&fwd, SIGHUP);
-	sigaddset(&fwd, SIGQUIT);
-	pthread_sigmask(SIG_BLOCK, &fwd, NULL);
 	m->sigfd = signalfd(-1, &fwd, SFD_CLOEXEC);
 
 	pthread_mutex_lock(&m->mu);
