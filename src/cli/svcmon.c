@@ -19,6 +19,7 @@
 #include "../common/parse.h"
 #include "../fnvm/fnvm.h"
 #include "../svc/ctl.h"
+#include "../svc/sandbox.h"
 #include "../svc/svc.h"
 #include "svcrun.h"
 
@@ -30,6 +31,7 @@ struct svcmon {
 	pthread_cond_t cv;
 	struct svc_vm *vm;
 	bool alive; /* the guest runs (svc_wait has not returned) */
+	bool ended; /* the helper threads are to end */
 	bool paused;
 	bool stopping;		  /* a stop was requested */
 	int64_t kill_deadline_ms; /* SIGKILL at this time (0: none) */
@@ -168,8 +170,8 @@ static void *timer_thread(void *arg)
 {
 	struct svcmon *m = arg;
 	pthread_mutex_lock(&m->mu);
-	while (m->alive) {
-		if (!m->kill_deadline_ms) {
+	while (!m->ended) {
+		if (!m->kill_deadline_ms || !m->alive) {
 			pthread_cond_wait(&m->cv, &m->mu);
 			continue;
 		}
@@ -313,6 +315,9 @@ static void *pump_thread(void *arg)
 				tee_write(m, i, buf, (size_t)r);
 		}
 	}
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	m->out_rd = m->err_rd = -1;
 	return NULL;
 }
@@ -414,9 +419,28 @@ static void ready_write(int fd, const char *msg)
 	}
 }
 
+/* Stop the helper threads: the timer at once, the pump once the VM (and so
+ * every guest copy of the pipes' write ends) is destroyed. */
+static void end_threads(struct svcmon *m, pthread_t pump, bool pump_started, pthread_t timer,
+			bool timer_started)
+{
+	pthread_mutex_lock(&m->mu);
+	m->alive = false;
+	m->ended = true;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	if (timer_started)
+		pthread_join(timer, NULL);
+	svc_destroy(m->vm); /* closes the guest's ends of the pipes */
+	m->vm = NULL;
+	if (pump_started)
+		pthread_join(pump, NULL);
+}
+
 /* Run the container's VM to its end. @ready_fd (or -1) gets "ok\n" once the
- * guest runs or "error: ...\n". Returns the guest's status, or 125 if it
- * could not start (the reason is in state.json and on stderr). */
+ * guest runs or "error: ...\n". Returns the guest's status, or an exit
+ * status of nubis if it could not start (the reason is in state.json and on
+ * stderr). */
 static int monitor_run(struct svcmon *m, int stdin_fd, int ready_fd)
 {
 	struct svcstate_rec *r = m->rec;
@@ -473,8 +497,21 @@ static int monitor_run(struct svcmon *m, int stdin_fd, int ready_fd)
 	svcstate_sock_path(r, sock, sizeof(sock));
 	if (ctl_start(sock, &svcmon_ctl_ops, m, &ctl, &err) < 0)
 		goto fail;
-
-	m->sigfd = signalfd(-1, &fwd, SFD_CLOEXEC);
+	if ((m->sigfd = signalfd(-1, &fwd, SFD_CLOEXEC)) < 0) {
+		nb_error_sys(&err, errno, "signalfd");
+		goto fail;
+	}
+	/* every thread of the monitor exists before the sandbox closes clone */
+	if (pthread_create(&pump, NULL, pump_thread, m) == 0)
+		pump_started = true;
+	if (pthread_create(&timer, NULL, timer_thread, m) == 0)
+		timer_started = true;
+	if (!pump_started || !timer_started) {
+		nb_error_set(&err, NB_ERESOURCE, "cannot start the monitor's threads");
+		goto fail;
+	}
+	if (!getenv("NUBIS_NO_SANDBOX") && svc_sandbox_apply(&err) < 0)
+		goto fail;
 
 	pthread_mutex_lock(&m->mu);
 	if (svc_start(m->vm, &err) < 0) {
@@ -491,31 +528,14 @@ static int monitor_run(struct svcmon *m, int stdin_fd, int ready_fd)
 	write_state_locked(m);
 	pthread_mutex_unlock(&m->mu);
 
-	if (pthread_create(&pump, NULL, pump_thread, m) == 0)
-		pump_started = true;
-	if (pthread_create(&timer, NULL, timer_thread, m) == 0)
-		timer_started = true;
-	if (!pump_started || !timer_started) {
-		/* cannot serve the VM properly: end it */
-		svc_kill(m->vm, SIGKILL);
-	}
 	ready_write(ready_fd, "ok\n");
 	if (ready_fd >= 0)
 		close(ready_fd);
 	ready_fd = -1;
 
 	status = svc_wait(m->vm);
-
-	pthread_mutex_lock(&m->mu);
-	m->alive = false;
-	pthread_cond_broadcast(&m->cv);
-	pthread_mutex_unlock(&m->mu);
-	if (timer_started)
-		pthread_join(timer, NULL);
-	svc_destroy(m->vm); /* closes the guest's ends of the pipes */
-	m->vm = NULL;
-	if (pump_started)
-		pthread_join(pump, NULL);
+	end_threads(m, pump, pump_started, timer, timer_started);
+	pump_started = timer_started = false;
 
 	pthread_mutex_lock(&m->mu);
 	m->paused = false;
@@ -528,6 +548,10 @@ static int monitor_run(struct svcmon *m, int stdin_fd, int ready_fd)
 	goto out;
 
 fail:
+	if (pump_started || timer_started || m->vm) {
+		end_threads(m, pump, pump_started, timer, timer_started);
+		pump_started = timer_started = false;
+	}
 	/* record why, so that ps/inspect can tell */
 	m->st.status = m->st.started_ms ? SVCSTATE_EXITED : SVCSTATE_CREATED;
 	m->st.pid = 0;
@@ -544,21 +568,20 @@ fail_unlocked:
 		 : err.code == NB_ENOENT  ? FNVM_STATUS_NOT_FOUND
 		 : err.code == NB_EFORMAT ? FNVM_STATUS_BAD_PROGRAM
 					  : FNVM_STATUS_INTERNAL;
-	if (m->vm) {
-		svc_destroy(m->vm);
-		m->vm = NULL;
-	}
 out:
 	ctl_stop(ctl);
 	if (m->sigfd >= 0)
 		close(m->sigfd);
 	m->sigfd = -1;
-	for (int i = 0; i < 2; i++) {
-		if (out_p[i] >= 0 && !(i == 0 && pump_started))
-			close(out_p[i]);
-		if (err_p[i] >= 0 && !(i == 0 && pump_started))
-			close(err_p[i]);
-	}
+	/* the read ends belong to the pump once it ran (it closes them) */
+	if (m->out_rd >= 0)
+		close(m->out_rd);
+	if (m->err_rd >= 0)
+		close(m->err_rd);
+	if (out_p[1] >= 0)
+		close(out_p[1]);
+	if (err_p[1] >= 0)
+		close(err_p[1]);
 	if (m->log_fd >= 0)
 		close(m->log_fd);
 	if (kvm.fd >= 0)

@@ -163,6 +163,19 @@ void svcrun_usage(FILE *out)
 	svc_opts_usage(out);
 }
 
+/* Append the real path of --rootfs @dir to @layers; false (message printed)
+ * if it is not a directory. */
+static bool rootfs_layers(json_t *layers, const char *dir)
+{
+	char real[PATH_MAX];
+	struct stat st;
+	if (!realpath(dir, real) || stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "nubis run: --rootfs %s: not a directory\n", dir);
+		return false;
+	}
+	return json_array_append_new(layers, json_string(real)) == 0;
+}
+
 /* Append "K=V" to @env, replacing an entry of the same K. */
 static int env_set(json_t *env, const char *kv)
 {
@@ -189,6 +202,7 @@ int svcrun_main(int argc, char **argv)
 	const char *name = NULL, *rootfs = NULL, *entrypoint = NULL, *workdir = NULL;
 	uint64_t log_max = SVCMON_LOG_MAX_DEFAULT;
 	json_t *cfg = json_object(), *options = json_array(), *env_opt = json_array();
+	json_t *layers_opt = json_array();
 	struct svcrun_opts o;
 	struct svcstate_store store = {.dirfd = -1};
 	struct svcstate_rec *rec = NULL;
@@ -199,7 +213,7 @@ int svcrun_main(int argc, char **argv)
 
 	svcrun_opts_init(&o);
 	memset(&info, 0, sizeof(info));
-	if (!cfg || !options || !env_opt)
+	if (!cfg || !options || !env_opt || !layers_opt)
 		goto oom;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+de:w:h", longopts, NULL)) != -1) {
@@ -224,7 +238,9 @@ int svcrun_main(int argc, char **argv)
 		case ROPT_RM:
 			rm = true;
 			break;
-		case ROPT_ROOTFS:
+		case ROPT_ROOTFS: /* repeatable: top layer first */
+			if (!rootfs_layers(layers_opt, optarg))
+				goto out;
 			rootfs = optarg;
 			break;
 		case ROPT_ENTRYPOINT:
@@ -257,6 +273,11 @@ int svcrun_main(int argc, char **argv)
 		case '?':
 			svcrun_usage(stderr);
 			goto out;
+		case SVCOPT_UPPER:
+			fprintf(stderr,
+				"nubis run: --upper: the writable layer of a container is its "
+				"own (containers/ID/upper)\n");
+			goto out;
 		default: {
 			/* a service option: validate now, keep for the monitor */
 			const char *oname = NULL;
@@ -283,14 +304,8 @@ int svcrun_main(int argc, char **argv)
 	if (!argv_j || !env_j || !layers)
 		goto oom;
 	if (rootfs) {
-		char real[PATH_MAX];
-		struct stat st;
-		if (!realpath(rootfs, real) || stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			fprintf(stderr, "nubis run: --rootfs %s: not a directory\n", rootfs);
-			goto out;
-		}
-		json_array_append_new(layers, json_string(real));
-		json_object_set_new(cfg, "rootfs", json_string(real));
+		json_array_extend(layers, layers_opt);
+		json_object_set_new(cfg, "rootfs", json_copy(json_array_get(layers_opt, 0)));
 		json_object_set_new(cfg, "image", json_null());
 		json_object_set_new(cfg, "workdir", json_string(workdir ? workdir : "/"));
 		if (entrypoint)
@@ -327,6 +342,14 @@ int svcrun_main(int argc, char **argv)
 		json_array_append_new(argv_j, json_string(args[i]));
 	for (size_t i = 0; i < json_array_size(env_opt); i++)
 		env_set(env_j, json_string_value(json_array_get(env_opt, i)));
+	bool has_path = false;
+	for (size_t i = 0; i < json_array_size(env_j); i++)
+		has_path |= !strncmp(json_string_value(json_array_get(env_j, i)), "PATH=", 5);
+	if (!has_path) /* as for `nubis run --rootfs` (svc_opts_finish) */
+		json_array_append_new(
+		    env_j,
+		    json_string(
+			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
 	if (!json_array_size(argv_j) || !json_string_value(json_array_get(argv_j, 0))[0]) {
 		fprintf(stderr, "nubis run: %s has no command: give one after it\n",
 			rootfs ? "--rootfs" : argv[optind]);
@@ -382,6 +405,7 @@ out:
 	json_decref(cfg);
 	json_decref(options);
 	json_decref(env_opt);
+	json_decref(layers_opt);
 	svcrun_opts_free(&o);
 	return status;
 }

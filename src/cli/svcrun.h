@@ -15,7 +15,7 @@
 #include <stdbool.h>
 
 #include "../common/error.h"
-#include "svc_premerge.h"
+#include "svcopts.h"
 
 /* The service options (core's struct svc_opts) plus what services adds. */
 struct svcrun_opts {

@@ -2,6 +2,7 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -183,7 +184,7 @@ void ctl_stop(struct ctl *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->path) {
-		unlink(c->path);
+		unlinkat(AT_FDCWD, c->path, 0); /* unlink(2) is not in the sandbox */
 		free(c->path);
 	}
 	mhd_unload(&c->mhd);
