@@ -36,6 +36,8 @@ void cmd_run_usage(FILE *out)
 		"root filesystem, threads, signals and sockets (docs/SERVICE-VMS.md). PROGRAM\n"
 		"is a path in the root filesystem or a name looked up in PATH. Options:\n");
 	svc_opts_usage(out);
+	fprintf(out, "\nService VMs from images, detached and managed (ps, logs, stop, ...): see\n"
+		     "`nubis run -d --help`.\n");
 }
 
 /* True if the command line asks for a service VM (--rootfs before "--"). */
@@ -62,6 +64,7 @@ int cmd_run_main(int argc, char **argv)
 	struct fnvm_program *prog = NULL;
 	struct fnvm_runner *rn = NULL;
 	struct nb_error err;
+
 	fn_opts_init(&o);
 	char **args = fn_reorder_argv(&argc, &argv, longopts);
 	if (!args)
