@@ -397,6 +397,9 @@ def test_run_detached_ps_logs_inspect(svc, img):
     info = json.loads(svc("inspect", "c1").out)[0]
     assert info["config"]["image"]["name"] == "lifecycle:1"
     assert "FROM_IMAGE=1" in info["config"]["env"]
+    # the image cannot be removed while a container uses it
+    r = svc("image", "rm", "lifecycle:1")
+    assert r.status != 0 and cid in r.stderr, r.describe()
     # the image's default command when none is given
     run_d(svc, "c2")
     assert json.loads(svc("inspect", "c2").out)[0]["command"] == ["/bin/svc", "counter", "100"]
