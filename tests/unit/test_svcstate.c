@@ -97,7 +97,9 @@ static void test_create_find(void **state)
 {
 	struct fx *f = *state;
 	struct nb_error err;
-	struct svcstate_rec *a = create(f, "alpha"), *b = create(f, NULL), *r = NULL;
+	struct svcstate_rec *a = create(f, "alpha"), *b, *r = NULL;
+	usleep(5000); /* listings are oldest first, by creation time in ms */
+	b = create(f, NULL);
 	assert_int_equal(strlen(a->id), 64);
 	assert_string_not_equal(a->id, b->id);
 	assert_true(svcstate_name_valid(b->name));
