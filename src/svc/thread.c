@@ -528,8 +528,9 @@ static void thread_free(struct svc_thread *t)
 }
 
 /* Take an idle vCPU or make one. Caller holds vm->lock. */
-static int cpu_get(struct svc_vm *vm, struct vcpu **out)
+static int cpu_get(struct svc_vm *vm, struct vcpu **out, bool *reused)
 {
+	*reused = vm->nidle > 0;
 	if (vm->nidle) {
 		*out = vm->idle_cpu[--vm->nidle];
 		return 0;
@@ -543,9 +544,9 @@ static int cpu_get(struct svc_vm *vm, struct vcpu **out)
 	return 0;
 }
 
-static int cpu_setup(struct svc_thread *t, const struct kvm_xsave *xs)
+static int cpu_setup(struct svc_thread *t, const struct kvm_xsave *xs, bool reused)
 {
-	int rc = x86_uvm_vcpu_init(t->cpu);
+	int rc = reused ? x86_uvm_vcpu_reset(t->cpu) : x86_uvm_vcpu_init(t->cpu);
 	if (rc)
 		return rc;
 	if (t->fs_base && (rc = svc_thread_set_segbase(t, 0, t->fs_base)))
@@ -586,11 +587,15 @@ static void *thread_main(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &ss, NULL);
 	int rc = 0;
 	if (!st->main) {
+		bool reused;
 		pthread_mutex_lock(&vm->lock);
-		rc = cpu_get(vm, &t->cpu);
+		rc = cpu_get(vm, &t->cpu, &reused);
 		pthread_mutex_unlock(&vm->lock);
 		if (!rc)
-			rc = cpu_setup(t, st->xsave);
+			rc = cpu_setup(t, st->xsave, reused);
+		if (rc)
+			nb_log(NB_LOG_DEBUG, "service VM: new thread: vCPU setup: %s",
+			       strerror(-rc));
 	}
 	tls_run = rc ? NULL : t->cpu->run;
 	pthread_mutex_lock(&vm->lock);

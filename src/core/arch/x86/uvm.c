@@ -180,10 +180,10 @@ static int cpuid_has_xsave(const struct kvmhost *h)
 	return 0;
 }
 
-int x86_uvm_vcpu_init(struct vcpu *c)
+static int vcpu_setup(struct vcpu *c, int set_cpuid)
 {
 	const struct kvmhost *h = c->vm->kvm;
-	if (ioctl(c->fd, KVM_SET_CPUID2, h->cpuid) < 0)
+	if (set_cpuid && ioctl(c->fd, KVM_SET_CPUID2, h->cpuid) < 0)
 		return -errno;
 
 	struct kvm_sregs sr;
@@ -248,4 +248,15 @@ int x86_uvm_vcpu_init(struct vcpu *c)
 	}
 	c->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	return 0;
+}
+
+int x86_uvm_vcpu_init(struct vcpu *c)
+{
+	return vcpu_setup(c, 1);
+}
+
+int x86_uvm_vcpu_reset(struct vcpu *c)
+{
+	/* CPUID is fixed once a vCPU has run (KVM refuses to change it) */
+	return vcpu_setup(c, 0);
 }

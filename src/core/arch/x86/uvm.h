@@ -89,6 +89,9 @@ static inline uint64_t x86_uvm_stack0_top(int id)
  * Call before the first KVM_RUN; calling it again resets a used vCPU to the
  * initial state (ring 3, FS/GS base 0). Returns 0 or -errno. */
 int x86_uvm_vcpu_init(struct vcpu *c);
+/* Bring a vCPU that has run back to the state x86_uvm_vcpu_init() left it
+ * in (for reuse by another guest thread). Returns 0 or -errno. */
+int x86_uvm_vcpu_reset(struct vcpu *c);
 
 /* Vector of the exception stub that executed `hlt` at @rip - 1, or -1. */
 int x86_uvm_exc_vector(uint64_t rip_after_hlt);
