@@ -39,9 +39,6 @@
 #include "net.h"
 #include "netpolicy.h"
 
-int svc_fs_sock_path(struct svc_vm *vm, const char *path, bool create, int *dirfd, char *name,
-		     size_t cap) __attribute__((weak));
-
 #define NET_MAX_IOV	 1024 /* UIO_MAXIOV */
 #define NET_STACK_IOV	 16   /* iovecs on the stack; more are allocated */
 #define NET_MAX_CONTROL	 4096 /* control bytes passed per message */

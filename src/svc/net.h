@@ -23,9 +23,9 @@
 bool svc_net_is_socket(const struct svc_file *f);
 
 /* Resolve the parent directory of guest path @path for an AF_UNIX socket
- * (implemented by fs; see /work/notes/svc-changes.md). Declared weak in
- * net.c: without it, path-named Unix sockets fail with -EOPNOTSUPP. */
+ * (implemented by fs; see /work/notes/svc-changes.md). Declared weak: without it, path-named Unix
+ * sockets fail with -EOPNOTSUPP. */
 int svc_fs_sock_path(struct svc_vm *vm, const char *path, bool create, int *dirfd, char *name,
-		     size_t cap);
+		     size_t cap) __attribute__((weak));
 
 #endif
