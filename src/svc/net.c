@@ -513,8 +513,6 @@ static int inet_bind(struct svc_file *f, struct net_sock *s, const struct netpol
 	}
 	const struct netpol_rule *rule =
 	    want->port ? netpol_published(&net->pol, s->proto, want->port, cover) : NULL;
-	if (rule && rule->addr.family == AF_INET6 && !(cover & NETPOL_COVER_V6))
-		rule = NULL;
 	if (want->port) {
 		for (unsigned c = NETPOL_COVER_V4; c <= NETPOL_COVER_V6; c <<= 1)
 			if ((cover & c) &&
@@ -526,6 +524,13 @@ static int inet_bind(struct svc_file *f, struct net_sock *s, const struct netpol
 	}
 	if (rule) {
 		real = rule->addr;
+		bool v4 = real.family == AF_INET;
+		if ((v4 && !(cover & NETPOL_COVER_V4)) || (!v4 && !(cover & NETPOL_COVER_V6))) {
+			/* The other family's "any": this family's "any". */
+			memset(real.ip, 0, sizeof(real.ip));
+			real.family = v4 ? AF_INET6 : AF_INET;
+			real.scope = 0;
+		}
 	} else {
 		memset(&real, 0, sizeof(real));
 		loopback_of(&real, (cover & NETPOL_COVER_V4) ? AF_INET : AF_INET6);

@@ -342,10 +342,11 @@ const struct netpol_rule *netpol_published(const struct netpol *p, int proto, ui
 		if (r->addr.family == AF_INET6 && !v6)
 			v6 = r;
 	}
+	/* A rule on the other family's "any" address serves as well. */
 	if (cover == NETPOL_COVER_V4)
-		return v4;
+		return v4 ? v4 : (v6 && netpol_is_any(&v6->addr) ? v6 : NULL);
 	if (cover == NETPOL_COVER_V6)
-		return v6;
+		return v6 ? v6 : (v4 && netpol_is_any(&v4->addr) ? v4 : NULL);
 	if (cover == (NETPOL_COVER_V4 | NETPOL_COVER_V6))
 		return v6 ? v6 : v4;
 	return NULL;

@@ -107,7 +107,9 @@ int netpol_add_publish(struct netpol *p, const struct netpol_addr *host, uint16_
 int netpol_add_allow(struct netpol *p, const struct netpol_addr *addr, int proto);
 
 /* The publish rule for a socket of @proto covering @cover binding guest
- * port @vport, or NULL. A dual-stack socket prefers an IPv6 host address. */
+ * port @vport, or NULL. A dual-stack socket prefers an IPv6 host address;
+ * a single-family socket may get a rule on the other family's "any"
+ * address (0.0.0.0 / ::), to be bound as its own family's "any". */
 const struct netpol_rule *netpol_published(const struct netpol *p, int proto, uint16_t vport,
 					   unsigned cover);
 

@@ -397,6 +397,26 @@ static void test_publish_tcp(void **state)
 	gvm_free(g);
 }
 
+/* --publish [::]:HP:P serves an IPv4-only guest socket as 0.0.0.0:HP. */
+static void test_publish_any(void **state)
+{
+	(void)state;
+	int hp = free_port(SOCK_STREAM);
+	struct svc_publish pub = publish_of("::", hp, 81, IPPROTO_TCP);
+	struct gvm *g = gvm_new(&pub, 1, NULL, 0);
+	long l = gsock(g, AF_INET, SOCK_STREAM);
+	assert_int_equal(gbind(g, l, "0.0.0.0", 81), 0);
+	assert_int_equal(sys(g, SYS_listen, (uint64_t)l, 4, 0, 0, 0, 0), 0);
+	assert_int_equal(host_port(g, l), hp);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	socklen_t sl;
+	struct sockaddr_storage ss = sa_of("127.0.0.1", hp, &sl);
+	assert_int_equal(connect(c, (struct sockaddr *)&ss, sl), 0);
+	assert_true(sys(g, SYS_accept, (uint64_t)l, 0, 0, 0, 0, 0) >= 3);
+	close(c);
+	gvm_free(g);
+}
+
 /* A published UDP socket answers whoever wrote to it, and nobody else. */
 static void test_publish_udp(void **state)
 {
@@ -818,10 +838,15 @@ int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_publish_tcp),	   cmocka_unit_test(test_publish_udp),
-	    cmocka_unit_test(test_allow_and_deny), cmocka_unit_test(test_loopback_and_isolation),
-	    cmocka_unit_test(test_unix),	   cmocka_unit_test(test_options),
-	    cmocka_unit_test(test_hostile),	   cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_publish_tcp),
+	    cmocka_unit_test(test_publish_any),
+	    cmocka_unit_test(test_publish_udp),
+	    cmocka_unit_test(test_allow_and_deny),
+	    cmocka_unit_test(test_loopback_and_isolation),
+	    cmocka_unit_test(test_unix),
+	    cmocka_unit_test(test_options),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_config_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

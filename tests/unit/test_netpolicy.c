@@ -268,6 +268,15 @@ static void test_decide(void **state)
 	    netpol_published(&p, IPPROTO_TCP, 80, NETPOL_COVER_V4 | NETPOL_COVER_V6)->addr.family,
 	    AF_INET6);
 	assert_null(netpol_published(&p, IPPROTO_UDP, 80, NETPOL_COVER_V4));
+	/* 0.0.0.0 serves an IPv6-only socket too; a specific address does not. */
+	assert_non_null(netpol_published(&p, IPPROTO_UDP, 53, NETPOL_COVER_V6));
+	r = A("[::]:7000");
+	assert_int_equal(netpol_add_publish(&p, &r, 70, IPPROTO_TCP), 0);
+	assert_int_equal(netpol_published(&p, IPPROTO_TCP, 70, NETPOL_COVER_V4)->addr.family,
+			 AF_INET6);
+	r = A("[::1]:7001");
+	assert_int_equal(netpol_add_publish(&p, &r, 71, IPPROTO_TCP), 0);
+	assert_null(netpol_published(&p, IPPROTO_TCP, 71, NETPOL_COVER_V4));
 	assert_null(netpol_published(&p, IPPROTO_TCP, 81, NETPOL_COVER_V4));
 
 	/* Allowed service: the configured address is used. */
