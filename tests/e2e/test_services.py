@@ -335,6 +335,10 @@ def img(svc, tmp_path):
     (root / "data").mkdir()
     (root / "bin" / "svc").write_bytes(LIFECYCLE.read_bytes())
     (root / "bin" / "svc").chmod(0o755)
+    net_test = BUILD / "tests" / "guest" / "net-test-musl"
+    if net_test.exists():
+        (root / "bin" / "net").write_bytes(net_test.read_bytes())
+        (root / "bin" / "net").chmod(0o755)
     layout = tmp_path / "oci"
     mkimage.oci_layout(layout, [mkimage.dir_tar(root)], name="lifecycle:1",
                        config={"Cmd": ["/bin/svc", "counter", "100"], "Env": ["FROM_IMAGE=1"]})
@@ -646,3 +650,71 @@ def test_control_api_matches_openapi(svc, img):
     finally:
         os.close(dfd)
     wait_for(lambda: svc.status("api") == "exited", what="stop")
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def echo(port: int, msg: bytes) -> bytes:
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(msg)
+        c.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            b = c.recv(4096)
+            if not b:
+                return out
+            out += b
+
+
+def test_publish_survives_stop_start(svc, img):
+    """--publish is kept in config.json and set up again by `nubis start`;
+    a second container cannot take the same host port."""
+    if not (BUILD / "tests" / "guest" / "net-test-musl").exists():
+        pytest.fail("not built: net-test-musl", pytrace=False)
+    port = free_port()
+    run_d(svc, "web", "/bin/net", "tcp-echo", "7000", "100",
+          extra=("--publish", f"127.0.0.1:{port}:7000"))
+    wait_for(lambda: "listening=" in logs(svc, "web"), what="listener")
+    assert echo(port, b"hello") == b"hello"
+    info = json.loads(svc("inspect", "web").out)[0]
+    assert ["publish", f"127.0.0.1:{port}:7000"] in info["config"]["options"]
+    # the same host port for a second container: its guest's bind fails
+    # (the host port is bound when the guest binds the published port)
+    run_d(svc, "web2", "/bin/net", "tcp-echo", "7000",
+          extra=("--publish", f"127.0.0.1:{port}:7000"))
+    wait_for(lambda: svc.status("web2") == "exited", what="second container to fail")
+    assert "listen=EADDRINUSE" in logs(svc, "web2")
+    assert echo(port, b"still") == b"still"
+    assert svc("stop", "-t", "1", "web").status == 0
+    r = svc("start", "web")
+    assert r.status == 0, r.describe()
+    wait_for(lambda: logs(svc, "web").count("listening=") == 2, what="listener again")
+    assert echo(port, b"again") == b"again"
+    # bad service options are refused before anything is created
+    r = svc("run", "-d", "--name", "bad", "--publish", "nonsense", "lifecycle:1")
+    assert r.status == ST_USAGE, r.describe()
+    r = svc("run", "-d", "--name", "bad", "--memory", "1K", "lifecycle:1")
+    assert r.status == ST_USAGE, r.describe()
+    r = svc("run", "-d", "--name", "bad", "--upper", "/tmp", "lifecycle:1")
+    assert r.status == ST_USAGE, r.describe()
+    assert "bad" not in [c["name"] for c in svc.ps("-a")]
+
+
+def test_volume_and_memory_options(svc, img, tmp_path):
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    run_d(svc, "v", "/bin/svc", "persist", "/data/vol/n", "50",
+          extra=("--volume", f"{vol}:/data/vol", "--memory", "64M", "--cpus", "1"))
+    wait_for(lambda: "persist 0" in logs(svc, "v"), what="first run")
+    assert (vol / "n").read_text() == "1\n"
+    assert not (svc.dir_of("v") / "upper" / "data" / "vol" / "n").exists()
+    assert svc("stop", "-t", "0", "v").status == 0
+    assert svc("start", "v").status == 0
+    wait_for(lambda: "persist 1" in logs(svc, "v"), what="second run")
+    assert (vol / "n").read_text() == "2\n"
