@@ -718,3 +718,20 @@ def test_volume_and_memory_options(svc, img, tmp_path):
     assert svc("start", "v").status == 0
     wait_for(lambda: "persist 1" in logs(svc, "v"), what="second run")
     assert (vol / "n").read_text() == "2\n"
+
+
+def test_foreground_forwards_signals(svc, img):
+    p = subprocess.Popen([str(NUBIS), "run", "--rm", "lifecycle:1", "/bin/svc", "term", "50"],
+                         env=svc.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"handler installed\n"
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 42, err
+    assert out.endswith(b"sigterm handled\n")
+    p = subprocess.Popen([str(NUBIS), "run", "--rm", "lifecycle:1", "/bin/svc", "counter", "50"],
+                         env=svc.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"1\n"
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=10)
+    assert p.returncode == 128 + signal.SIGINT
+    assert svc.ps("-a") == []
