@@ -285,6 +285,7 @@ static long sys_statx(struct svc_thread *t, const uint64_t a[6])
 			if (!f)
 				return -EBADF;
 			struct vfs_file *vf = file_vf(f);
+			err = 0;
 			if (vf && (vf->synth || vf->type == VFS_FT_SYNTH))
 				err = vfs_statx(tvfs(t), vf->path, AT_SYMLINK_NOFOLLOW, mask, &sx);
 			else if (statx(f->host_fd, "", AT_EMPTY_PATH, mask, &sx) < 0)

@@ -2394,6 +2394,19 @@ static int lookup_for_change(struct vfs *v, const char *path, int flags, struct 
 	return 0;
 }
 
+/* chmod of the inode of O_PATH fd @fd: through its /proc magic link (the
+ * exact inode, no name lookup), else fchmodat2(AT_EMPTY_PATH). */
+static int chmod_fd(int fd, mode_t mode)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	if (fchmodat(AT_FDCWD, p, mode, 0) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	return syscall(__NR_fchmodat2, fd, "", mode, AT_EMPTY_PATH) < 0 ? -errno : 0;
+}
+
 int vfs_chmod(struct vfs *v, const char *path, mode_t mode, int flags)
 {
 	struct loc *L;
@@ -2402,9 +2415,8 @@ int vfs_chmod(struct vfs *v, const char *path, mode_t mode, int flags)
 		return err;
 	if (S_ISLNK(L->st.st_mode))
 		err = -EOPNOTSUPP;
-	else if (syscall(__NR_fchmodat2, L->ent->fd[L->ent->top], "", mode & MODE_MASK,
-			 AT_EMPTY_PATH) < 0)
-		err = -errno;
+	else
+		err = chmod_fd(L->ent->fd[L->ent->top], mode & MODE_MASK);
 	loc_free(L);
 	return err;
 }
