@@ -357,13 +357,39 @@ def _wait_pong(port: int, what: str, logs):
     pytest.fail(f"{what}: no PONG on 127.0.0.1:{port} in {START_TIMEOUT} s\n{logs()}")
 
 
-def test_redis_service_stop_start_kill(services, redis_rootfs, redis_tools):
+def _image_layout(rootfs: Path, out: Path, name: str, kind: str, **config) -> Path:
+    """An image of ROOTFS built by tests/assets/mkimage.py: an OCI layout
+    directory ("oci") or a `docker save` archive ("docker")."""
+    import mkimage  # tests/assets/mkimage.py (image helper)
+    cfg = {k: v for k, v in config.items() if v is not None}
+    layer = mkimage.dir_tar(rootfs)
+    if kind == "oci":
+        mkimage.oci_layout(out, [layer], "gzip", cfg, name)
+    else:
+        mkimage.docker_save(out, [layer], cfg, [name])
+    return out
+
+
+@pytest.mark.parametrize("source", ["rootfs", "image"])
+def test_redis_service_stop_start_kill(services, redis_rootfs, redis_tools, tmp_path, source):
     """The issue's scenario with the service commands: data written through
     the published port survives `nubis stop` (SIGTERM: Redis shuts down
     cleanly) and `nubis kill` (no shutdown at all: appendfsync always made
-    every acknowledged write durable) of the same VM."""
+    every acknowledged write durable) of the same VM. The root filesystem is
+    the directory itself (--rootfs) or an OCI image built from it and
+    imported into the store (entrypoint redis-server, command
+    /etc/redis.conf)."""
     port = free_port()
     name = "wl-redis"
+    if source == "image":
+        layout = _image_layout(redis_rootfs, tmp_path / "redis-oci", "wl-redis:1", "oci",
+                               Entrypoint=["/usr/bin/redis-server"], Cmd=["/etc/redis.conf"],
+                               ExposedPorts={"6379/tcp": {}})
+        p = services("image", "import", layout)
+        assert p.returncode == 0, p.stderr
+        what = ["wl-redis:1"]
+    else:
+        what = ["--rootfs", redis_rootfs, "/usr/bin/redis-server", "/etc/redis.conf"]
 
     def logs():
         p = services("logs", name)
@@ -375,8 +401,7 @@ def test_redis_service_stop_start_kill(services, redis_rootfs, redis_tools):
         assert p.returncode == 0, f"redis-cli {args}: {p.stderr}\n{logs()}"
         return p.stdout.strip()
 
-    p = services("run", "-d", "--name", name, "--publish", f"127.0.0.1:{port}:6379",
-                 "--rootfs", redis_rootfs, "/usr/bin/redis-server", "/etc/redis.conf")
+    p = services("run", "-d", "--name", name, "--publish", f"127.0.0.1:{port}:6379", *what)
     assert p.returncode == 0, p.stderr
     _wait_pong(port, "first start", logs)
     assert cli("SET", "k1", "before-stop") == "OK"
@@ -396,10 +421,14 @@ def test_redis_service_stop_start_kill(services, redis_rootfs, redis_tools):
 
     p = services("kill", name)  # SIGKILL: the VM ends without any shutdown
     assert p.returncode == 0, p.stderr + logs()
+    # `nubis kill` only sends the signal: wait until ps reports the VM exited
+    # (a `nubis start` while the monitor is still tearing down is a no-op).
     deadline = time.monotonic() + 20
-    while redis_ping(port):
-        assert time.monotonic() < deadline, "still answering after nubis kill"
+    while not re.search(rf"\b{name}\b.*exited \(137\)", services("ps", "-a").stdout):
+        assert time.monotonic() < deadline, "not exited (137) after nubis kill:\n" + \
+            services("ps", "-a").stdout
         time.sleep(0.05)
+    assert not redis_ping(port)
     p = services("start", name)
     assert p.returncode == 0, p.stderr + logs()
     _wait_pong(port, "start after kill", logs)
@@ -410,6 +439,37 @@ def test_redis_service_stop_start_kill(services, redis_rootfs, redis_tools):
     assert list((redis_rootfs / "data").iterdir()) == []
     p = services("rm", "-f", name)
     assert p.returncode == 0, p.stderr
+    if source == "image":
+        assert services("image", "rm", "wl-redis:1").returncode == 0
+
+
+def test_sqlite_from_image(services, tmp_path):
+    """SQLite from a `docker save` archive of its root filesystem, imported
+    into the store; a foreground run (stdin is the SQL script) and a second
+    run of the same named VM (`nubis start`) on its writable layer."""
+    _need(SQLITE_BIN, "sqlite3")
+    rootfs = mkworkload.sqlite_rootfs(tmp_path / "rootfs", SQLITE_BIN)
+    tar = _image_layout(rootfs, tmp_path / "sqlite.tar", "wl-sqlite:1", "docker",
+                        Entrypoint=["/usr/bin/sqlite3"])
+    p = services("image", "import", tar)
+    assert p.returncode == 0, p.stderr
+    # The SQL comes as arguments (a detached VM's stdin is /dev/null).
+    sql = TRANSACTIONS.replace("\n", " ")
+    p = services("run", "--name", "wl-sqlite", "wl-sqlite:1", "-bail", "/data/t.db", sql)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["delete", "100|10000", "90", "110", "ok"], p.stdout
+    # `nubis start` runs the same command again on the same writable layer:
+    # CREATE TABLE now fails (the table is there), and -bail stops at it.
+    p = services("start", "wl-sqlite")
+    assert p.returncode == 0, p.stderr
+    deadline = time.monotonic() + 60
+    while "running" in services("ps", "-a").stdout:
+        assert time.monotonic() < deadline, "second run did not end"
+        time.sleep(0.1)
+    logs = services("logs", "wl-sqlite")
+    assert "table acct already exists" in logs.stdout + logs.stderr, logs.stdout + logs.stderr
+    assert services("rm", "wl-sqlite").returncode == 0
+    assert services("image", "rm", "wl-sqlite:1").returncode == 0
 
 
 # ---- SQLite ------------------------------------------------------------------
