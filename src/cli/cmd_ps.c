@@ -128,7 +128,7 @@ int cmd_ps_main(int argc, char **argv)
 		const char *image = json_string_value(json_object_get(img, "ref"));
 		if (!image)
 			image = json_string_value(json_object_get(r->config, "rootfs"));
-		char cmd[256] = "", tmp[256], created[32], st[96], nm[32], im[32], cm[32];
+		char cmd[256] = "", tmp[260], created[32], st[96], nm[32], im[32], cm[32];
 		json_t *a = json_object_get(r->config, "argv");
 		size_t off = 0;
 		for (size_t k = 0; k < json_array_size(a) && off + 2 < sizeof(cmd); k++) {

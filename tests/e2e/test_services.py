@@ -74,12 +74,24 @@ class Svc:
         if names:
             self("rm", "-f", *names)
 
+    def sanitizer_reports(self) -> list:
+        """Sanitizer reports of detached monitors (an ASan/UBSan build)."""
+        found = []
+        if self.containers.exists():
+            for log in self.containers.glob("*/monitor.log"):
+                text = log.read_text(errors="replace")
+                if "Sanitizer" in text or "runtime error" in text:
+                    found.append(f"{log}:\n{text[:3000]}")
+        return found
+
 
 @pytest.fixture
 def svc(tmp_path):
     s = Svc(tmp_path / "home")
     yield s
+    reports = s.sanitizer_reports()
     s.cleanup()
+    assert not reports, "\n".join(reports)
 
 
 @pytest.fixture
