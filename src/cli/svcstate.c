@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -755,42 +756,79 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* libcurl, loaded with dlopen() by the commands that talk to a monitor
+ * rather than linked: its dependencies (TLS, Kerberos, LDAP, ...) would
+ * otherwise cost every nubis start several milliseconds. Never unloaded
+ * (RTLD_NODELETE): TLS libraries register exit handlers. */
+struct curl_api {
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+};
+
+static int curl_api_load(struct curl_api *a, struct nb_error *err)
+{
+	static const char *const names[] = {"libcurl.so.4", "libcurl.so"};
+	void *so = NULL;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && !so; i++)
+		so = dlopen(names[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (!so)
+		return nb_error_set(err, NB_ERESOURCE, "cannot load libcurl: %s", dlerror());
+#define CURL_SYM(field, name)                                                                      \
+	if (!(*(void **)&a->field = dlsym(so, #name)))                                             \
+		return nb_error_set(err, NB_ERESOURCE, "libcurl lacks %s", #name);
+	CURL_SYM(easy_init, curl_easy_init)
+	CURL_SYM(easy_setopt, curl_easy_setopt)
+	CURL_SYM(easy_perform, curl_easy_perform)
+	CURL_SYM(easy_getinfo, curl_easy_getinfo)
+	CURL_SYM(easy_cleanup, curl_easy_cleanup)
+	CURL_SYM(easy_strerror, curl_easy_strerror)
+#undef CURL_SYM
+	return 0;
+}
+
 long svcstate_ctl(const struct svcstate_rec *r, const char *method, const char *path, char **body,
 		  struct nb_error *err)
 {
 	char sock[64], url[256];
+	struct curl_api api = {0};
+	if (curl_api_load(&api, err) < 0)
+		return -1;
 	svcstate_sock_path(r, sock, sizeof(sock));
 	snprintf(url, sizeof(url), "http://localhost%s", path);
 	struct membuf b = {0};
 	long status = -1;
-	CURL *c = curl_easy_init();
+	CURL *c = api.easy_init();
 	if (!c)
 		return nb_error_set(err, NB_ERESOURCE, "cannot initialize libcurl");
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	api.easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	api.easy_setopt(c, CURLOPT_URL, url);
+	api.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (!strcmp(method, "PUT") || !strcmp(method, "POST")) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+		api.easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		api.easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
 	}
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	CURLcode cr = curl_easy_perform(c);
+	api.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	api.easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	api.easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	CURLcode cr = api.easy_perform(c);
 	if (cr != CURLE_OK) {
 		nb_error_set(err, NB_EINVAL, "container %s: control socket: %s", r->name,
-			     curl_easy_strerror(cr));
+			     api.easy_strerror(cr));
 		goto out;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (body) {
 		*body = b.p ? b.p : strdup("");
 		b.p = NULL;
 	}
 out:
 	free(b.p);
-	curl_easy_cleanup(c);
+	api.easy_cleanup(c);
 	return status;
 }
 
