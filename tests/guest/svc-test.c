@@ -202,7 +202,8 @@ static int t_mutex(int argc, char **argv)
 		CHECK(pthread_create(&th[p], NULL, producer, (void *)(intptr_t)(p * 100000)) == 0);
 	for (int i = 0; i < nt + 2; i++)
 		CHECK(pthread_join(th[i], NULL) == 0);
-	say("consumed=%ld expect=%ld", consumed_sum, expect);
+	say("consumed=%ld", consumed_sum);
+	say("expect=%ld", expect);
 	CHECK(consumed_sum == expect);
 	say("ms=%llu", (unsigned long long)((now_ns() - t0) / 1000000));
 	return 0;
@@ -760,7 +761,10 @@ static uint64_t rnd(void)
 	return rng_state = x;
 }
 
-static char scratch[8192];
+/* Pointers given to the calls point into the first 8 KiB of a buffer large
+ * enough that no clamped length (getrandom caps at 32 MiB) runs past it
+ * into the test's own heap, stacks or locks. */
+static char scratch[48 << 20];
 
 static int excluded(long nr)
 {
@@ -784,13 +788,15 @@ static uint64_t rarg(void)
 	case 0:
 		return rnd() % 16;
 	case 1:
-		return (uint64_t)(uintptr_t)(scratch + rnd() % (sizeof(scratch) - 64));
+		return (uint64_t)(uintptr_t)(scratch + rnd() % 8192);
 	case 2:
 		return rnd();
 	case 3:
 		return (uint64_t)-(int64_t)(rnd() % 4096);
 	default:
-		return rnd() & 0xffffffffull;
+		/* 32 random bits, but never an address inside guest memory: the
+		 * test must not corrupt its own heap, stack or locks */
+		return (rnd() & 0xffffffffull) | 0x100000000ull;
 	}
 }
 
