@@ -1455,3 +1455,24 @@ int svc_fs_open_exec(struct svc_vm *vm, const char *path)
 		return -ENAMETOOLONG;
 	return vfs_open_exec(fs->vfs, abs);
 }
+
+int svc_fs_sock_path(struct svc_vm *vm, const char *path, bool create, int *dirfd, char *name,
+		     size_t cap)
+{
+	struct svc_fs *fs = svc_vm_fs(vm);
+	char abs[VFS_PATH_MAX];
+	if (!fs || !path || !path[0])
+		return -ENOENT;
+	if (path[0] == '/') {
+		if (strlen(path) >= sizeof(abs))
+			return -ENAMETOOLONG;
+		memcpy(abs, path, strlen(path) + 1);
+	} else {
+		pthread_mutex_lock(&fs->lock);
+		int n = snprintf(abs, sizeof(abs), "%s/%s", fs->cwd, path);
+		pthread_mutex_unlock(&fs->lock);
+		if (n < 0 || (size_t)n >= sizeof(abs))
+			return -ENAMETOOLONG;
+	}
+	return vfs_sock_path(fs->vfs, abs, create, dirfd, name, cap);
+}

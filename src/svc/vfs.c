@@ -2571,3 +2571,54 @@ int vfs_sync(struct vfs *v)
 			syncfs(v->mnts[i].root);
 	return 0;
 }
+
+int vfs_sock_path(struct vfs *v, const char *path, bool create, int *dirfd, char *name, size_t cap)
+{
+	struct loc *L;
+	int err = lookup(v, path, create ? 0 : R_FOLLOW, &L);
+	if (err)
+		return err;
+	if (!L->has_parent || L->dir->sy != SY_NONE) {
+		err = create ? (L->found ? -EADDRINUSE : -EACCES) : -ECONNREFUSED;
+		goto out;
+	}
+	if (strlen(L->name) + 1 > cap) {
+		err = -ENAMETOOLONG;
+		goto out;
+	}
+	int layer;
+	if (create) {
+		if (L->found) {
+			err = -EADDRINUSE;
+			goto out;
+		}
+		if (is_wh(L->name)) {
+			err = -EINVAL;
+			goto out;
+		}
+		if ((err = copy_up_dir(v, L->dir)))
+			goto out;
+		if (v->mnts[L->dir->mnt].kind == MNT_UNION)
+			unwhiteout(L->dir->fd[0], L->name);
+		layer = 0;
+	} else {
+		if (!L->found) {
+			err = -ENOENT;
+			goto out;
+		}
+		if (!S_ISSOCK(L->st.st_mode)) {
+			err = -ECONNREFUSED;
+			goto out;
+		}
+		layer = L->ent->top;
+	}
+	*dirfd = fcntl(L->dir->fd[layer], F_DUPFD_CLOEXEC, 0);
+	if (*dirfd < 0) {
+		err = -errno;
+		goto out;
+	}
+	memcpy(name, L->name, strlen(L->name) + 1);
+out:
+	loc_free(L);
+	return err;
+}
