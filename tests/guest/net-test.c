@@ -247,6 +247,12 @@ static int do_client(int argc, char **argv)
 		return 1;
 	}
 	printf("connect=ok\n");
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof(peer);
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) == 0)
+		printf("peer=%s\n", addrstr(&peer));
+	else
+		printf("peer=%s\n", errname(errno));
 	if (write_all(fd, argv[4], strlen(argv[4])) < 0) {
 		printf("write=%s\n", errname(errno));
 		return 1;
@@ -262,10 +268,6 @@ static int do_client(int argc, char **argv)
 	}
 	buf[got] = 0;
 	printf("reply=%s\n", buf);
-	struct sockaddr_storage peer;
-	socklen_t pl = sizeof(peer);
-	if (getpeername(fd, (struct sockaddr *)&peer, &pl) == 0)
-		printf("peer=%s\n", addrstr(&peer));
 	close(fd);
 	return 0;
 }
