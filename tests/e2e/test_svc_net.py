@@ -126,7 +126,7 @@ def echo_roundtrip(family, addr, port, payload: bytes) -> bytes:
 
 # ---- inside one VM ---------------------------------------------------------
 
-@pytest.mark.parametrize("mode", ["loopback", "unix", "sigpipe", "sockopt", "hostile"])
+@pytest.mark.parametrize("mode", ["loopback", "threads", "unix", "sigpipe", "sockopt", "hostile"])
 def test_in_vm(rootfs, mode):
     args = [mode, "vm"] if mode == "sockopt" else [mode]
     rc, out, err = svc_run(rootfs, [], args)

@@ -18,6 +18,8 @@
  *   net-test sigpipe                    EPIPE with SIGPIPE, and MSG_NOSIGNAL
  *   net-test sockopt [vm]               vetted/refused options, SO_RCVTIMEO
  *   net-test hostile                    garbage pointers, lengths, msghdrs, cmsgs
+ *   net-test threads                    blocking TCP between two threads; a
+ *                                       blocked accept/recv interrupted by a signal
  *   net-test hold PORT                  listen on PORT, print the real port
  *                                       the guest sees, sleep until killed
  *
@@ -32,6 +34,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -477,6 +480,81 @@ static int do_loopback(int base)
 	return failures != 0;
 }
 
+/* ---- threads ---------------------------------------------------------------- */
+
+static volatile sig_atomic_t got_usr1;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	got_usr1++;
+}
+
+struct tsrv {
+	int lfd;
+	long echoed;
+	int accept_err; /* errno of the interrupted accept */
+};
+
+static void *tsrv_main(void *arg)
+{
+	struct tsrv *ts = arg;
+	int c = accept(ts->lfd, NULL, NULL);
+	if (c >= 0) {
+		char buf[4096];
+		ssize_t r;
+		while ((r = read(c, buf, sizeof(buf))) > 0) {
+			write_all(c, buf, (size_t)r);
+			ts->echoed += r;
+		}
+		close(c);
+	}
+	/* The second accept blocks until SIGUSR1 (no SA_RESTART): EINTR. */
+	c = accept(ts->lfd, NULL, NULL);
+	ts->accept_err = c < 0 ? errno : 0;
+	return NULL;
+}
+
+static int do_threads(void)
+{
+	struct sigaction sa = {.sa_handler = on_usr1}; /* no SA_RESTART */
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	struct tsrv ts = {.lfd = listener(AF_INET, SOCK_STREAM, 7600)};
+	CHECK(ts.lfd >= 0);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, tsrv_main, &ts) == 0);
+	struct sockaddr_storage ss;
+	socklen_t len = mkaddr("127.0.0.1", 7600, &ss);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(c, (struct sockaddr *)&ss, len) == 0);
+	char msg[50000], back[50000];
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (char)(i * 13);
+	CHECK(write_all(c, msg, sizeof(msg)) == (ssize_t)sizeof(msg));
+	CHECK(recv(c, back, sizeof(back), MSG_WAITALL) == (ssize_t)sizeof(back));
+	CHECK(memcmp(msg, back, sizeof(msg)) == 0);
+	close(c);
+	struct timespec d = {0, 100000000};
+	nanosleep(&d, NULL); /* let the server block in its second accept */
+	CHECK(pthread_kill(th, SIGUSR1) == 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	printf("echoed=%ld accept_after_signal=%s\n", ts.echoed,
+	       ts.accept_err ? errname(ts.accept_err) : "ok");
+	CHECK(ts.echoed == (long)sizeof(msg));
+	CHECK(ts.accept_err == EINTR && got_usr1 == 1);
+	/* A blocked recv in this thread, interrupted by an alarm. */
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	struct itimerval it = {.it_value = {0, 100000}};
+	CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+	char b;
+	errno = 0;
+	CHECK(recv(sv[0], &b, 1, 0) < 0 && errno == EINTR);
+	printf("threads=%s\n", failures ? "FAIL" : "ok");
+	return failures != 0;
+}
+
 /* ---- Unix sockets ---------------------------------------------------------- */
 
 static int send_fd(int s, int fd)
@@ -802,13 +880,15 @@ int main(int argc, char **argv)
 		return do_loopback(argc > 2 ? atoi(argv[2]) : 7000);
 	if (strcmp(m, "unix") == 0)
 		return do_unix();
+	if (strcmp(m, "threads") == 0)
+		return do_threads();
 	if (strcmp(m, "sigpipe") == 0)
 		return do_sigpipe();
 	if (strcmp(m, "sockopt") == 0)
 		return do_sockopt(argc > 2 && strcmp(argv[2], "vm") == 0);
 	if (strcmp(m, "hostile") == 0)
 		return do_hostile();
-	fprintf(stderr, "usage: net-test tcp-echo|udp-echo|client|try|hold|loopback|unix|sigpipe|"
+	fprintf(stderr, "usage: net-test tcp-echo|udp-echo|client|try|hold|loopback|threads|unix|sigpipe|"
 			"sockopt|hostile ...\n");
 	return 64;
 }
