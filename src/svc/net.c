@@ -838,6 +838,21 @@ static long sys_accept4(struct svc_thread *t, const uint64_t a[6])
 
 /* ---- connect --------------------------------------------------------------- */
 
+/* A guest destination address: like netpol_parse(), and an IPv6 datagram
+ * socket also takes an AF_INET address (as Linux does, unless V6ONLY). */
+static int dest_parse(struct net_sock *s, const struct sockaddr_storage *gs, socklen_t glen,
+		      struct netpol_addr *dst)
+{
+	int r = netpol_parse(gs, glen, s->domain, dst);
+	if (r == -EAFNOSUPPORT && s->domain == AF_INET6 && s->type == SOCK_DGRAM &&
+	    gs->ss_family == AF_INET) {
+		r = netpol_parse(gs, glen, AF_INET, dst);
+		if (r == 0 && s->v6only)
+			r = -ENETUNREACH;
+	}
+	return r;
+}
+
 /* Where a guest inet destination goes: 0 with *@hs set, or -errno. */
 static int inet_route(struct svc_file *f, struct net_sock *s, const struct netpol_addr *dst,
 		      struct sockaddr_storage *hs, socklen_t *hl, const char *what)
@@ -890,7 +905,7 @@ static long sys_connect(struct svc_thread *t, const uint64_t a[6])
 			goto out;
 	} else {
 		struct netpol_addr dst;
-		r = netpol_parse(&gs, glen, s->domain, &dst);
+		r = dest_parse(s, &gs, glen, &dst);
 		if (r == 1) { /* AF_UNSPEC: dissolve the association */
 			memset(&hs, 0, sizeof(hs));
 			hs.ss_family = AF_UNSPEC;
@@ -940,7 +955,7 @@ static long sys_connect(struct svc_thread *t, const uint64_t a[6])
 		s->peerlen = glen;
 		if (s->domain != AF_UNIX) {
 			struct netpol_addr dst;
-			if (netpol_parse(&gs, glen, s->domain, &dst) == 0)
+			if (dest_parse(s, &gs, glen, &dst) == 0)
 				netpol_to_sockaddr(&dst, s->domain, &s->peer, &s->peerlen);
 		}
 		pthread_mutex_unlock(&s->net->lock);
@@ -1297,7 +1312,7 @@ static long do_send(struct svc_thread *t, struct svc_file *f, struct net_sock *s
 				return r;
 		} else if (s->type == SOCK_DGRAM) {
 			struct netpol_addr dst;
-			r = netpol_parse(&gs, glen, s->domain, &dst);
+			r = dest_parse(s, &gs, glen, &dst);
 			if (r == 1)
 				r = -EINVAL;
 			if (r < 0)

@@ -443,6 +443,29 @@ static void loop_udp(int fam, const char *ip, int port)
 			    .msg_iovlen = 2};
 	CHECK(recvmsg(s, &mh, 0) == 6 && memcmp(p1, "ab", 2) == 0 && memcmp(p2, "cdef", 4) == 0);
 	CHECK(port_of(&from) == port_of(&me));
+	/* sendmmsg/recvmmsg: three datagrams. */
+	struct mmsghdr mm[3];
+	struct iovec mi[3];
+	char mb[3][8];
+	memset(mm, 0, sizeof(mm));
+	for (int i = 0; i < 3; i++) {
+		snprintf(mb[i], sizeof(mb[i]), "m%d", i);
+		mi[i] = (struct iovec){mb[i], 2};
+		mm[i].msg_hdr.msg_iov = &mi[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_name = &ss;
+		mm[i].msg_hdr.msg_namelen = len;
+	}
+	CHECK(sendmmsg(c, mm, 3, 0) == 3);
+	memset(mb, 0, sizeof(mb));
+	for (int i = 0; i < 3; i++) {
+		mi[i] = (struct iovec){mb[i], sizeof(mb[i])};
+		mm[i].msg_hdr.msg_name = NULL;
+		mm[i].msg_hdr.msg_namelen = 0;
+	}
+	struct timespec to = {2, 0};
+	CHECK(recvmmsg(s, mm, 3, MSG_WAITFORONE, &to) >= 1);
+	CHECK(mm[0].msg_len == 2 && memcmp(mb[0], "m0", 2) == 0);
 	close(s);
 	close(c);
 }

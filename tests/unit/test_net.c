@@ -553,6 +553,10 @@ static void test_loopback_and_isolation(void **state)
 	assert_int_equal(src, gport(a, u2, SYS_getsockname));
 	assert_int_equal(sys(a, SYS_sendto, (uint64_t)u1, buf, 4, 0, from, 16), 4);
 	assert_int_equal(sys(a, SYS_recvfrom, (uint64_t)u2, buf, 16, 0, 0, 0), 4);
+	/* An IPv6 datagram socket takes an IPv4 destination too. */
+	long u6 = gsock(a, AF_INET6, SOCK_DGRAM);
+	assert_int_equal(gsendto(a, u6, "v4", "127.0.0.1", 5000), 2);
+	assert_int_equal(sys(a, SYS_recvfrom, (uint64_t)u1, buf, 16, 0, 0, 0), 2);
 	/* B cannot send to A's UDP port. */
 	long ub = gsock(b, AF_INET, SOCK_DGRAM);
 	assert_int_equal(gsendto(b, ub, "x", "127.0.0.1", host_port(a, u1)), -ENETUNREACH);
