@@ -88,7 +88,7 @@ struct net_sock {
 	socklen_t peerlen;
 	int64_t rcvtimeo_ns, sndtimeo_ns; /* 0: forever */
 	/* Published UDP: recent senders, who may get replies. */
-	struct netpol_addr peers[NET_UDP_PEERS];
+	struct netpol_addr *peers; /* NET_UDP_PEERS, allocated on first use */
 	unsigned npeers, peer_next;
 };
 
@@ -118,6 +118,7 @@ static void net_release(struct svc_file *f)
 	netpol_port_remove(&s->net->pol, s);
 	pthread_mutex_unlock(&s->net->lock);
 	net_put(s->net);
+	free(s->peers);
 	free(s);
 	f->priv = NULL;
 }
@@ -1388,6 +1389,8 @@ static void note_peer(struct net_sock *s, const struct sockaddr_storage *hs, soc
 	for (unsigned i = 0; i < s->npeers; i++)
 		if (netpol_addr_eq(&s->peers[i], &a))
 			goto out;
+	if (!s->peers && !(s->peers = calloc(NET_UDP_PEERS, sizeof(*s->peers))))
+		goto out;
 	s->peers[s->peer_next] = a;
 	s->peer_next = (s->peer_next + 1) % NET_UDP_PEERS;
 	if (s->npeers < NET_UDP_PEERS)
