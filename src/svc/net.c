@@ -558,6 +558,13 @@ static int inet_bind(struct svc_file *f, struct net_sock *s, const struct netpol
 		int v = s->v6only;
 		setsockopt(f->host_fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
 	}
+	if (rule && s->proto == IPPROTO_TCP) {
+		/* A restarted service gets its published port back while old
+		 * connections are in TIME_WAIT (Linux never lets it share a
+		 * listening port this way). */
+		int one = 1;
+		setsockopt(f->host_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
 	if (bind(f->host_fd, (struct sockaddr *)&hs, hl) < 0) {
 		r = -errno;
 		goto out;
