@@ -415,7 +415,7 @@ def test_run_detached_ps_logs_inspect(svc, img):
     assert "FROM_IMAGE=1" in info["config"]["env"]
     # the image cannot be removed while a container uses it
     r = svc("image", "rm", "lifecycle:1")
-    assert r.status != 0 and cid in r.stderr, r.describe()
+    assert r.status != 0 and "used by" in r.stderr, r.describe()
     # the image's default command when none is given
     run_d(svc, "c2")
     assert json.loads(svc("inspect", "c2").out)[0]["command"] == ["/bin/svc", "counter", "100"]
