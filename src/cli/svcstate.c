@@ -723,6 +723,15 @@ json_t *svcstate_describe(const struct svcstate_rec *r, bool full)
 		return NULL;
 	json_object_set_new(j, "exit_code",
 			    r->st.exit_code >= 0 ? json_integer(r->st.exit_code) : json_null());
+	/* --publish values, as given */
+	json_t *ports = json_array(), *opts = json_object_get(cfg, "options");
+	for (size_t i = 0; i < json_array_size(opts); i++) {
+		json_t *p = json_array_get(opts, i);
+		const char *k = json_string_value(json_array_get(p, 0));
+		if (k && !strcmp(k, "publish") && json_is_string(json_array_get(p, 1)))
+			json_array_append(ports, json_array_get(p, 1));
+	}
+	json_object_set_new(j, "ports", ports);
 	if (full) {
 		json_object_set_new(j, "dir", json_string(r->dir));
 		json_object_set(j, "config", cfg);

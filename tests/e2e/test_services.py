@@ -295,7 +295,7 @@ def test_ps_formats(svc, emptyroot):
     js = {c["name"]: c for c in svc.ps("-a")}
     for c in js.values():
         assert set(c) >= {"id", "name", "image", "command", "created", "status", "pid",
-                          "exit_code", "started_at", "finished_at", "error"}
+                          "exit_code", "started_at", "finished_at", "error", "ports"}
     assert js["two"]["exit_code"] == 3 and js["two"]["status"] == "exited"
     assert js["one"]["exit_code"] is None
     ids = svc("ps", "-a", "-q").out.split()
@@ -472,6 +472,16 @@ def test_stop_kills_after_grace(svc, img):
     assert 0.9 <= took < 6, took
     (c,) = svc.ps("-a")
     assert c["status"] == "exited" and c["exit_code"] == 128 + signal.SIGKILL, c
+    # several at once share one grace period
+    for n in ("i1", "i2", "i3"):
+        run_d(svc, n, "/bin/svc", "ignore-term", "50")
+    t0 = time.monotonic()
+    r = svc("stop", "-t", "1", "i1", "i2", "nosuch", "i3")
+    took = time.monotonic() - t0
+    assert r.status == 1 and r.out == "i1\ni2\ni3\n", r.describe()
+    one_error_line(r, "no such container: nosuch")
+    assert took < 4, took
+    assert all(c["exit_code"] == 137 for c in svc.ps("-a"))
 
 
 def test_paused_vm_stops(svc, img):
@@ -696,6 +706,8 @@ def test_publish_survives_stop_start(svc, img):
     assert echo(port, b"hello") == b"hello"
     info = json.loads(svc("inspect", "web").out)[0]
     assert ["publish", f"127.0.0.1:{port}:7000"] in info["config"]["options"]
+    assert info["ports"] == [f"127.0.0.1:{port}:7000"]
+    assert f"127.0.0.1:{port}:7000" in svc("ps").out
     # the same host port for a second container: its guest's bind fails
     # (the host port is bound when the guest binds the published port)
     run_d(svc, "web2", "/bin/net", "tcp-echo", "7000",
