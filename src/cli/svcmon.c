@@ -739,6 +739,9 @@ int svcmon_spawn(const struct svcstate_store *s, const struct svcstate_rec *r, s
 		setsid();
 		if (fork() != 0)
 			_exit(0);
+		/* keep no directory of the caller busy (all paths are absolute) */
+		if (chdir("/") < 0)
+			_exit(127);
 		int null = open("/dev/null", O_RDWR);
 		int mlog = openat(r->dirfd, "monitor.log",
 				  O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);

@@ -84,6 +84,17 @@ int svcstate_store_open(const char *home, struct svcstate_store *s, struct nb_er
 		nb_error_sys(err, errno, "%s", s->dir);
 		goto fail;
 	}
+	/* absolute from here on: monitors run in "/" */
+	char *abs_home = realpath(home, NULL), *abs_dir = realpath(s->dir, NULL);
+	if (abs_home && abs_dir) {
+		free(s->home);
+		free(s->dir);
+		s->home = abs_home;
+		s->dir = abs_dir;
+	} else {
+		free(abs_home);
+		free(abs_dir);
+	}
 	if (!s->home) {
 		nb_error_set(err, NB_ERESOURCE, "out of memory");
 		goto fail;

@@ -759,3 +759,23 @@ def test_foreground_forwards_signals(svc, img):
     p.communicate(timeout=10)
     assert p.returncode == 128 + signal.SIGINT
     assert svc.ps("-a") == []
+
+
+def test_relative_home_and_rootfs(svc, img, tmp_path):
+    """A relative $NUBIS_HOME and --rootfs are made absolute: the monitor runs
+    in "/" and keeps no directory of the caller busy."""
+    root = tmp_path / "rel" / "root"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "svc").write_bytes(LIFECYCLE.read_bytes())
+    (root / "bin" / "svc").chmod(0o755)
+    env = dict(svc.env, NUBIS_HOME="home")
+    r = subprocess.run([str(NUBIS), "run", "-d", "--name", "rel", "--rootfs", "rel/root",
+                        "/bin/svc", "counter", "50"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    (c,) = svc.ps()  # the same store through the absolute path
+    assert c["name"] == "rel"
+    assert os.readlink(f"/proc/{c['pid']}/cwd") == "/"
+    cfg = json.loads(svc("inspect", "rel").out)[0]["config"]
+    assert cfg["layers"] == [str(root)]
+    assert svc("stop", "-t", "0", "rel").status == 0
