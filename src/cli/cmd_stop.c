@@ -403,7 +403,29 @@ int cmd_rm_main(int argc, char **argv)
 		fprintf(stderr, "nubis rm: missing NAME\n");
 		return FNVM_STATUS_USAGE;
 	}
-	return for_each("rm", argv + optind, argc - optind, do_rm, &force);
+	struct svcstate_store s;
+	struct nb_error err;
+	int status = 0;
+	if (svcstate_store_open(NULL, &s, &err) < 0) {
+		fprintf(stderr, "nubis rm: %s\n", err.msg);
+		return 1;
+	}
+	for (int i = optind; i < argc; i++) {
+		struct svcstate_rec *r;
+		char id[65];
+		if (svcstate_find(&s, argv[i], &r, &err) == 0) {
+			status |= do_rm(&s, r, &force);
+			svcstate_rec_free(r);
+		} else if (err.code == NB_ENOENT &&
+			   svcstate_remove_broken(&s, argv[i], id, &err) == 0) {
+			printf("%s\n", id); /* a record nobody could read */
+		} else {
+			fprintf(stderr, "nubis rm: %s\n", err.msg);
+			status = 1;
+		}
+	}
+	svcstate_store_close(&s);
+	return status;
 }
 
 /* ---- inspect ------------------------------------------------------------------- */

@@ -715,6 +715,54 @@ out:
 	return rc;
 }
 
+int svcstate_remove_broken(struct svcstate_store *s, const char *ref, char id_out[65],
+			   struct nb_error *err)
+{
+	size_t reflen = strlen(ref);
+	if (reflen < 4 || reflen > 64 || strspn(ref, "0123456789abcdef") != reflen)
+		return nb_error_set(err, NB_ENOENT, "no such container: %s", ref);
+	int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return nb_error_sys(err, errno, "%s", s->dir);
+	}
+	char hit[65] = "";
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!is_id(de->d_name) || strncmp(de->d_name, ref, reflen))
+			continue;
+		struct svcstate_rec *r;
+		if (svcstate_load(s, de->d_name, &r, NULL) == 0) {
+			svcstate_rec_free(r); /* readable: not for this function */
+			continue;
+		}
+		snprintf(hit, sizeof(hit), "%s", de->d_name);
+		n++;
+	}
+	closedir(d);
+	if (n != 1)
+		return nb_error_set(
+		    err, n ? NB_EINVAL : NB_ENOENT,
+		    n ? "'%s' matches %d unreadable containers" : "no such container: %s", ref, n);
+	struct svcstate_rec tmp = {.dirfd = -1};
+	snprintf(tmp.id, sizeof(tmp.id), "%s", hit);
+	tmp.name = hit;
+	if (asprintf(&tmp.dir, "%s/%s", s->dir, hit) < 0)
+		return nb_error_set(err, NB_ERESOURCE, "out of memory");
+	tmp.dirfd = openat(s->dirfd, hit, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int rc =
+	    tmp.dirfd < 0 ? nb_error_sys(err, errno, "%s", tmp.dir) : svcstate_remove(s, &tmp, err);
+	if (tmp.dirfd >= 0)
+		close(tmp.dirfd);
+	free(tmp.dir);
+	if (rc == 0)
+		snprintf(id_out, 65, "%s", hit);
+	return rc;
+}
+
 json_t *svcstate_describe(const struct svcstate_rec *r, bool full)
 {
 	char created[40], started[40], finished[40];

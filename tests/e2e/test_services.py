@@ -309,6 +309,13 @@ def test_corrupt_state_skipped(svc, emptyroot):
     assert [c["name"] for c in svc.ps("-a")] == ["good"]
     r = svc("inspect", "bad")
     assert r.status != 0
+    # it can still be removed by id (prefix), not by its unreadable name
+    r = svc("rm", "bad")
+    assert r.status != 0
+    r = svc("rm", d.name[:8])
+    assert r.status == 0 and r.out == d.name + "\n", r.describe()
+    assert not d.exists()
+    assert [c["name"] for c in svc.ps("-a")] == ["good"]
 
 
 def test_logs_of_record(svc, emptyroot):
