@@ -851,6 +851,23 @@ static int t_info(int argc, char **argv)
 	return 0;
 }
 
+/* tick N MS: print tick=i every MS milliseconds (busy between prints) */
+static int t_tick(int argc, char **argv)
+{
+	int n = argc > 0 ? atoi(argv[0]) : 20, ms = argc > 1 ? atoi(argv[1]) : 50;
+	say("ready=1");
+	for (int i = 1; i <= n; i++) {
+		uint64_t t0 = now_ns();
+		volatile unsigned long spin = 0;
+		while (now_ns() - t0 < (uint64_t)ms * 1000000ull)
+			spin++;
+		struct timespec rt;
+		clock_gettime(CLOCK_MONOTONIC, &rt);
+		say("tick=%d t=%lld", i, (long long)rt.tv_sec * 1000 + rt.tv_nsec / 1000000);
+	}
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
@@ -875,6 +892,7 @@ static const struct {
     {"exit-thread", t_exit_thread},
     {"hammer", t_hammer},
     {"info", t_info},
+    {"tick", t_tick},
 };
 
 int main(int argc, char **argv)
