@@ -285,6 +285,7 @@ static long sys_statx(struct svc_thread *t, const uint64_t a[6])
 			if (!f)
 				return -EBADF;
 			struct vfs_file *vf = file_vf(f);
+			err = 0;
 			if (vf && (vf->synth || vf->type == VFS_FT_SYNTH))
 				err = vfs_statx(tvfs(t), vf->path, AT_SYMLINK_NOFOLLOW, mask, &sx);
 			else if (statx(f->host_fd, "", AT_EMPTY_PATH, mask, &sx) < 0)
@@ -1478,4 +1479,25 @@ int svc_fs_open_exec(struct svc_vm *vm, const char *path)
 	if (fd >= 0)
 		remember_exe(fs, abs);
 	return fd;
+}
+
+int svc_fs_sock_path(struct svc_vm *vm, const char *path, bool create, int *dirfd, char *name,
+		     size_t cap)
+{
+	struct svc_fs *fs = svc_vm_fs(vm);
+	char abs[VFS_PATH_MAX];
+	if (!fs || !path || !path[0])
+		return -ENOENT;
+	if (path[0] == '/') {
+		if (strlen(path) >= sizeof(abs))
+			return -ENAMETOOLONG;
+		memcpy(abs, path, strlen(path) + 1);
+	} else {
+		pthread_mutex_lock(&fs->lock);
+		int n = snprintf(abs, sizeof(abs), "%s/%s", fs->cwd, path);
+		pthread_mutex_unlock(&fs->lock);
+		if (n < 0 || (size_t)n >= sizeof(abs))
+			return -ENAMETOOLONG;
+	}
+	return vfs_sock_path(fs->vfs, abs, create, dirfd, name, cap);
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/sockios.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,7 @@ static long host_rw(struct svc_file *f, bool wr, struct iovec *iov, int cnt, int
 {
 	ssize_t n;
 	const struct svc_stdio *sp = f->kind == SVC_F_STDIO ? f->priv : NULL;
-	if (sp && sp->sock) {
+	if ((sp && sp->sock) || f->kind == SVC_F_SOCKET) {
 		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
 		n = wr ? sendmsg(f->host_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL)
 		       : recvmsg(f->host_fd, &m, MSG_DONTWAIT);
@@ -440,6 +441,15 @@ static long sys_ioctl(struct svc_thread *t, const uint64_t a[6])
 		r = svc_copy_out(t, a[2], &ws, sizeof(ws));
 		break;
 	}
+	case SIOCATMARK:
+		if (f->kind != SVC_F_SOCKET)
+			break;
+		if (ioctl(f->host_fd, SIOCATMARK, &v) < 0) {
+			r = -errno;
+			break;
+		}
+		r = svc_copy_out(t, a[2], &v, sizeof(v));
+		break;
 	case TIOCGPGRP:
 		if (!tty)
 			break;

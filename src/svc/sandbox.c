@@ -124,6 +124,8 @@ static const int allowed[] = {
     SCMP_SYS(umask),
     SCMP_SYS(fchdir),
     SCMP_SYS(getcwd),
+    SCMP_SYS(memfd_create), /* fs: synthetic /proc files */
+    SCMP_SYS(syncfs),	    /* fs: sync(2)/syncfs(2) of the writable layer */
     /* sockets (net module; confined by its policy) */
     SCMP_SYS(socket),
     SCMP_SYS(socketpair),

@@ -203,6 +203,14 @@ void svc_fs_fini(struct svc_vm *vm);
 /* Open @path (resolved in the VM's root, following symlinks) for execution:
  * a host fd (O_RDONLY|O_CLOEXEC) or -errno. */
 int svc_fs_open_exec(struct svc_vm *vm, const char *path);
+/* Resolve guest path @path (relative to the VM's cwd) inside the VM's root
+ * for an AF_UNIX socket: *@dirfd = host directory fd (O_PATH; the caller
+ * closes) of the layer where the last component lives (@create: the
+ * writable layer, parents copied up; the name must not exist) and @name =
+ * the last component (NUL-terminated, at most @cap bytes). Returns 0 or
+ * -errno (ENOENT, ENOTDIR, EROFS, EADDRINUSE, ECONNREFUSED, ENAMETOOLONG). */
+int svc_fs_sock_path(struct svc_vm *vm, const char *path, bool create, int *dirfd, char *name,
+		     size_t cap);
 int svc_net_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_error *err);
 void svc_net_fini(struct svc_vm *vm);
 

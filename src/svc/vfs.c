@@ -2394,6 +2394,19 @@ static int lookup_for_change(struct vfs *v, const char *path, int flags, struct 
 	return 0;
 }
 
+/* chmod of the inode of O_PATH fd @fd: through its /proc magic link (the
+ * exact inode, no name lookup), else fchmodat2(AT_EMPTY_PATH). */
+static int chmod_fd(int fd, mode_t mode)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	if (fchmodat(AT_FDCWD, p, mode, 0) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	return syscall(__NR_fchmodat2, fd, "", mode, AT_EMPTY_PATH) < 0 ? -errno : 0;
+}
+
 int vfs_chmod(struct vfs *v, const char *path, mode_t mode, int flags)
 {
 	struct loc *L;
@@ -2402,9 +2415,8 @@ int vfs_chmod(struct vfs *v, const char *path, mode_t mode, int flags)
 		return err;
 	if (S_ISLNK(L->st.st_mode))
 		err = -EOPNOTSUPP;
-	else if (syscall(__NR_fchmodat2, L->ent->fd[L->ent->top], "", mode & MODE_MASK,
-			 AT_EMPTY_PATH) < 0)
-		err = -errno;
+	else
+		err = chmod_fd(L->ent->fd[L->ent->top], mode & MODE_MASK);
 	loc_free(L);
 	return err;
 }
@@ -2558,4 +2570,55 @@ int vfs_sync(struct vfs *v)
 		if (v->mnts[i].kind == MNT_VOL && !v->mnts[i].ro)
 			syncfs(v->mnts[i].root);
 	return 0;
+}
+
+int vfs_sock_path(struct vfs *v, const char *path, bool create, int *dirfd, char *name, size_t cap)
+{
+	struct loc *L;
+	int err = lookup(v, path, create ? 0 : R_FOLLOW, &L);
+	if (err)
+		return err;
+	if (!L->has_parent || L->dir->sy != SY_NONE) {
+		err = create ? (L->found ? -EADDRINUSE : -EACCES) : -ECONNREFUSED;
+		goto out;
+	}
+	if (strlen(L->name) + 1 > cap) {
+		err = -ENAMETOOLONG;
+		goto out;
+	}
+	int layer;
+	if (create) {
+		if (L->found) {
+			err = -EADDRINUSE;
+			goto out;
+		}
+		if (is_wh(L->name)) {
+			err = -EINVAL;
+			goto out;
+		}
+		if ((err = copy_up_dir(v, L->dir)))
+			goto out;
+		if (v->mnts[L->dir->mnt].kind == MNT_UNION)
+			unwhiteout(L->dir->fd[0], L->name);
+		layer = 0;
+	} else {
+		if (!L->found) {
+			err = -ENOENT;
+			goto out;
+		}
+		if (!S_ISSOCK(L->st.st_mode)) {
+			err = -ECONNREFUSED;
+			goto out;
+		}
+		layer = L->ent->top;
+	}
+	*dirfd = fcntl(L->dir->fd[layer], F_DUPFD_CLOEXEC, 0);
+	if (*dirfd < 0) {
+		err = -errno;
+		goto out;
+	}
+	memcpy(name, L->name, strlen(L->name) + 1);
+out:
+	loc_free(L);
+	return err;
 }

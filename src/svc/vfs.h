@@ -148,6 +148,12 @@ int vfs_sync(struct vfs *v);
  * of a regular file, or -errno (EACCES if not regular or no x bit). */
 int vfs_open_exec(struct vfs *v, const char *path);
 
+/* AF_UNIX socket path @path: *@dirfd (O_PATH, the caller closes) is the host
+ * directory holding the last component, copied up for @create (bind: the
+ * name must not exist, -EADDRINUSE); for !@create (connect) the name must be
+ * a socket (-ECONNREFUSED). @name receives the last component. 0 or -errno. */
+int vfs_sock_path(struct vfs *v, const char *path, bool create, int *dirfd, char *name, size_t cap);
+
 /* ---- quota (writes to files of the upper layer) ---- */
 
 /* Whether writes to @f must go through vfs_quota_begin/end. */
