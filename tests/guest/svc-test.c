@@ -33,7 +33,9 @@
 #define FUTEX_PRIVATE_FLAG	  128
 #define FUTEX_CLOCK_REALTIME	  256
 #define FUTEX_BITSET_MATCH_ANY	  0xffffffff
+#define FUTEX_WAKE		  1
 #define FUTEX_WAIT_PRIVATE	  (FUTEX_WAIT | FUTEX_PRIVATE_FLAG)
+#define FUTEX_WAKE_PRIVATE	  (FUTEX_WAKE | FUTEX_PRIVATE_FLAG)
 #define FUTEX_WAKE_OP_PRIVATE	  (FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG)
 #define FUTEX_CMP_REQUEUE_PRIVATE (FUTEX_CMP_REQUEUE | FUTEX_PRIVATE_FLAG)
 #define FUTEX_WAIT_BITSET_PRIVATE (FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG)
@@ -868,6 +870,56 @@ static int t_tick(int argc, char **argv)
 	return 0;
 }
 
+/* bench: per-operation costs of the core paths, in microseconds */
+static uint32_t pp_word;
+
+static void *pp_thread(void *arg)
+{
+	int n = (int)(intptr_t)arg;
+	for (int i = 0; i < n; i++) {
+		while (__atomic_load_n(&pp_word, __ATOMIC_SEQ_CST) != 1)
+			futex(&pp_word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+		__atomic_store_n(&pp_word, 0, __ATOMIC_SEQ_CST);
+		futex(&pp_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	}
+	return NULL;
+}
+
+static int t_bench(int argc, char **argv)
+{
+	int n = argc > 0 ? atoi(argv[0]) : 200;
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < n; i++)
+		syscall(SYS_getppid);
+	say("syscall_us=%.2f", (double)(now_ns() - t0) / 1e3 / n);
+	t0 = now_ns();
+	for (int i = 0; i < n / 4; i++) {
+		pthread_t th;
+		CHECK(pthread_create(&th, NULL, inc_thread, NULL) == 0);
+		CHECK(pthread_join(th, NULL) == 0);
+	}
+	say("thread_create_join_us=%.1f", (double)(now_ns() - t0) / 1e3 / (n / 4));
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, pp_thread, (void *)(intptr_t)n) == 0);
+	t0 = now_ns();
+	for (int i = 0; i < n; i++) {
+		__atomic_store_n(&pp_word, 1, __ATOMIC_SEQ_CST);
+		futex(&pp_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		while (__atomic_load_n(&pp_word, __ATOMIC_SEQ_CST) != 0)
+			futex(&pp_word, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
+	}
+	say("futex_roundtrip_us=%.1f", (double)(now_ns() - t0) / 1e3 / n);
+	CHECK(pthread_join(th, NULL) == 0);
+	set_handler(SIGUSR1, count_handler, 0);
+	t0 = now_ns();
+	for (int i = 0; i < n; i++)
+		raise(SIGUSR1);
+	say("signal_us=%.1f", (double)(now_ns() - t0) / 1e3 / n);
+	CHECK(hits == n);
+	say("ok=1");
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
@@ -893,6 +945,7 @@ static const struct {
     {"hammer", t_hammer},
     {"info", t_info},
     {"tick", t_tick},
+    {"bench", t_bench},
 };
 
 int main(int argc, char **argv)
