@@ -79,6 +79,19 @@ def test_mutex_on_more_vcpus_than_host_cpus(rootfs):
     assert st == 0, out + err
 
 
+@pytest.mark.parametrize("cpus", ["1", "2"])
+def test_cpus_gate_time_slices_spinning_threads(rootfs, libc, cpus):
+    """--cpus N: at most N vCPUs in the guest at once. Two threads that only
+    compute, one spinning on a flag the other sets: with one CPU this needs
+    the monitor to take the spinner out of the guest (no timer interrupts)."""
+    kv = ok(rootfs, libc, "spinpair", extra=["--cpus", cpus])
+    assert int(kv["ms"]) < 20000
+    st, out, err = svc(rootfs, libc, "mutex", 4, 300, extra=["--cpus", cpus])
+    assert st == 0, out + err
+    kv = ok(rootfs, libc, "info", extra=["--cpus", cpus])
+    assert kv["pid"].endswith(f"cpus={cpus}")
+
+
 def test_futex_timeouts(rootfs, libc):
     kv = ok(rootfs, libc, "futex-timeout")  # the guest checks the elapsed times
     assert kv["wait"].startswith("-1 errno=110")  # ETIMEDOUT

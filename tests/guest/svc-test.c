@@ -870,6 +870,43 @@ static int t_tick(int argc, char **argv)
 	return 0;
 }
 
+/* spinpair: A spins (no system calls) until B, which also only computes,
+ * sets a flag: with --cpus 1 this needs the monitor to time-slice vCPUs. */
+static atomic_int spin_flag;
+
+static void *spin_waiter(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&spin_flag, memory_order_relaxed))
+		__asm__ volatile("pause");
+	return NULL;
+}
+
+static void *spin_setter(void *arg)
+{
+	(void)arg;
+	volatile unsigned long x = 0;
+	for (unsigned long i = 0; i < 20000000ul; i++)
+		x += i;
+	atomic_store(&spin_flag, 1);
+	return NULL;
+}
+
+static int t_spinpair(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	pthread_t a, b;
+	uint64_t t0 = now_ns();
+	CHECK(pthread_create(&a, NULL, spin_waiter, NULL) == 0);
+	CHECK(pthread_create(&b, NULL, spin_setter, NULL) == 0);
+	CHECK(pthread_join(a, NULL) == 0);
+	CHECK(pthread_join(b, NULL) == 0);
+	say("ms=%llu", (unsigned long long)((now_ns() - t0) / 1000000));
+	say("ok=1");
+	return 0;
+}
+
 /* bench: per-operation costs of the core paths, in microseconds */
 static uint32_t pp_word;
 
@@ -946,6 +983,7 @@ static const struct {
     {"info", t_info},
     {"tick", t_tick},
     {"bench", t_bench},
+    {"spinpair", t_spinpair},
 };
 
 int main(int argc, char **argv)
