@@ -79,6 +79,19 @@ def test_mutex_on_more_vcpus_than_host_cpus(rootfs):
     assert st == 0, out + err
 
 
+@pytest.mark.parametrize("cpus", ["1", "2"])
+def test_cpus_gate_time_slices_spinning_threads(rootfs, libc, cpus):
+    """--cpus N: at most N vCPUs in the guest at once. Two threads that only
+    compute, one spinning on a flag the other sets: with one CPU this needs
+    the monitor to take the spinner out of the guest (no timer interrupts)."""
+    kv = ok(rootfs, libc, "spinpair", extra=["--cpus", cpus])
+    assert int(kv["ms"]) < 20000
+    st, out, err = svc(rootfs, libc, "mutex", 4, 300, extra=["--cpus", cpus])
+    assert st == 0, out + err
+    kv = ok(rootfs, libc, "info", extra=["--cpus", cpus])
+    assert kv["pid"].endswith(f"cpus={cpus}")
+
+
 def test_futex_timeouts(rootfs, libc):
     kv = ok(rootfs, libc, "futex-timeout")  # the guest checks the elapsed times
     assert kv["wait"].startswith("-1 errno=110")  # ETIMEDOUT
@@ -209,3 +222,33 @@ def test_hammer_random_syscalls_across_threads(rootfs, libc, monitor, seed):
     assert st == 0 or st > 128, f"status={st}\n{out}\n{err[-3000:]}"
     if st == 0:
         assert "ok=1" in out
+
+
+# ------------------------------------------------------------ pause/resume
+
+def test_pause_resume_parks_every_vcpu(rootfs, libc):
+    """SIGTSTP to the foreground monitor pauses the VM (svc_pause), SIGCONT
+    resumes it: a guest busy-looping between prints makes no progress while
+    paused."""
+    import select
+    p = subprocess.Popen([str(BUILD / "nubis"), "run", "--rootfs", str(rootfs),
+                          f"svc-test-{libc}", "tick", "30", "50"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline().strip() == b"ready=1"
+        first = p.stdout.readline()
+        assert first.startswith(b"tick=1 "), first
+        p.send_signal(signal.SIGTSTP)
+        time.sleep(0.1)  # a tick may have been in flight
+        while select.select([p.stdout], [], [], 0)[0]:
+            p.stdout.readline()
+        # nothing for 0.8 s although a tick is due every 50 ms
+        assert not select.select([p.stdout], [], [], 0.8)[0], "guest ran while paused"
+        p.send_signal(signal.SIGCONT)
+        out, err = p.communicate(timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err.decode()
+    assert out.decode().splitlines()[-1].startswith("tick=30 ")
