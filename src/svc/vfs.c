@@ -1568,6 +1568,28 @@ int vfs_create(const struct vfs_config *cfg, struct vfs **out, struct nb_error *
 	if (v->has_upper)
 		for (size_t i = 0; i < cfg->nvolumes; i++)
 			mkdir_p(v, cfg->volumes[i].guest_dir); /* best effort: listed anyway */
+	/* A mount point below a symlink of the image (/var/run -> /run) is
+	 * matched at its canonical path, where lookups arrive. */
+	for (unsigned i = 1; i < v->nmnts; i++) {
+		struct vfs_mnt *m = &v->mnts[i];
+		char *slash = strrchr(m->guest, '/');
+		if (m->kind != MNT_VOL || slash == m->guest)
+			continue;
+		char parent[VFS_PATH_MAX], canon[VFS_PATH_MAX];
+		memcpy(parent, m->guest, (size_t)(slash - m->guest));
+		parent[slash - m->guest] = 0;
+		if (vfs_realdir(v, parent, canon) < 0 || !strcmp(canon, parent))
+			continue;
+		size_t cl = strlen(canon), bl = strlen(slash);
+		char *g = cl + bl < VFS_PATH_MAX ? malloc(cl + bl + 1) : NULL;
+		if (!g)
+			continue;
+		memcpy(g, canon, cl);
+		memcpy(g + (cl == 1 ? 0 : cl), slash, bl + 1);
+		free(m->guest);
+		m->guest = g;
+		m->glen = strlen(g);
+	}
 	*out = v;
 	return 0;
 fail:

@@ -475,6 +475,14 @@ static void test_readonly(void **state)
 	assert_int_equal(vfs_access(v, "/ro/v", R_OK, 0), 0);
 	expect_content(v, "/ro/v", "vol");
 	vfs_destroy(v);
+	/* a volume below a symlink of the image is found through the link */
+	hsymlink(f->lower1, "run", "/b");
+	struct vfs_volume under[] = {{f->vol, "/run/v", false}};
+	struct vfs_config c1 = {lowers, 2, f->upper, 0, under, 1};
+	assert_int_equal(vfs_create(&c1, &v, &err), 0);
+	expect_content(v, "/run/v/v", "vol");
+	expect_content(v, "/b/v/v", "vol");
+	vfs_destroy(v);
 	/* bad configurations are errors with a message, not crashes */
 	struct vfs_volume bad[] = {{f->vol, "relative", false}};
 	struct vfs_config c2 = {lowers, 2, NULL, 0, bad, 1};
