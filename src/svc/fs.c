@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../fnvm/path.h"
 #include "fs.h"
 
 #ifndef O_TMPFILE
@@ -143,6 +144,79 @@ static long install_vfs(struct svc_thread *t, int hostfd, struct vfs_file *vf, i
 	return svc_fd_install(svc_thread_vm(t), f, 0, flags & O_CLOEXEC);
 }
 
+/* The guest fd named by @path if it is (lexically) /proc/self/fd/N,
+ * /proc/PID/fd/N, /dev/fd/N or /dev/std{in,out,err}; else -1. */
+static int magic_fd(const char *path)
+{
+	char n[VFS_PATH_MAX];
+	if (fnvm_path_norm("/", path, n, sizeof(n)) < 0)
+		return -1;
+	if (!strcmp(n, "/dev/stdin"))
+		return 0;
+	if (!strcmp(n, "/dev/stdout"))
+		return 1;
+	if (!strcmp(n, "/dev/stderr"))
+		return 2;
+	const char *p;
+	if (!strncmp(n, "/dev/fd/", 8)) {
+		p = n + 8;
+	} else if (!strncmp(n, "/proc/", 6)) {
+		p = n + 6;
+		if (!strncmp(p, "self/", 5))
+			p += 5;
+		else {
+			while (*p >= '0' && *p <= '9')
+				p++;
+			if (*p != '/' || p == n + 6)
+				return -1;
+			p++;
+		}
+		if (strncmp(p, "fd/", 3))
+			return -1;
+		p += 3;
+	} else {
+		return -1;
+	}
+	if (!*p || strlen(p) > 9)
+		return -1;
+	for (const char *c = p; *c; c++)
+		if (*c < '0' || *c > '9')
+			return -1;
+	return atoi(p);
+}
+
+/* open() of a magic link to guest fd @fd: files and directories are opened
+ * again by their guest path (a new open file description, as Linux);
+ * pipes, sockets, standard streams... share the open file (as dup). */
+static long open_magic(struct svc_thread *t, int fd, int flags, mode_t mode)
+{
+	struct svc_file *f = svc_fd_get(svc_thread_vm(t), fd);
+	if (!f)
+		return -ENOENT;
+	struct vfs_file *vf = file_vf(f);
+	long r;
+	if (vf && vf->type != VFS_FT_DEV && vf->type != VFS_FT_SYNTH) {
+		char path[VFS_PATH_MAX];
+		memcpy(path, vf->path, strlen(vf->path) + 1);
+		svc_file_put(f);
+		struct vfs_file *nvf;
+		int hostfd = vfs_open(tvfs(t), path, flags & ~(O_CREAT | O_EXCL), mode, &nvf);
+		if (hostfd < 0)
+			return hostfd;
+		return install_vfs(t, hostfd, nvf, flags);
+	}
+	int acc = flags & O_ACCMODE;
+	if ((flags & O_DIRECTORY) || f->accmode == O_PATH)
+		r = f->accmode == O_PATH ? -ENXIO : -ENOTDIR;
+	else if ((acc != O_WRONLY && f->accmode == O_WRONLY) ||
+		 (acc != O_RDONLY && f->accmode == O_RDONLY))
+		r = -EACCES;
+	else
+		return svc_fd_install(svc_thread_vm(t), f, 0, flags & O_CLOEXEC);
+	svc_file_put(f);
+	return r;
+}
+
 static long do_open(struct svc_thread *t, int dirfd, uint64_t gpath, int flags, mode_t mode)
 {
 	char path[VFS_PATH_MAX];
@@ -153,6 +227,9 @@ static long do_open(struct svc_thread *t, int dirfd, uint64_t gpath, int flags, 
 		return err;
 	if (flags & O_PATH)
 		flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	int mfd = (flags & (O_PATH | O_NOFOLLOW)) ? -1 : magic_fd(path);
+	if (mfd >= 0)
+		return open_magic(t, mfd, flags, mode & 07777);
 	struct svc_fs *fs = tfs(t);
 	if (flags & O_CREAT) {
 		pthread_mutex_lock(&fs->lock);

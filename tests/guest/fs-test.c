@@ -697,7 +697,27 @@ static int t_dev(int argc, char **argv)
 	if (d)
 		closedir(d);
 	CHECK(cnt >= 4, "/proc/self/fd entries %d", cnt);
+	CHECK(write(fd, "procdata", 8) == 8, "write procf");
+	int again = open(lp, O_RDONLY);
+	CHECK(again >= 0 && again != fd && read(again, buf, 8) == 8 && !memcmp(buf, "procdata", 8),
+	      "open %s: a new description from offset 0", lp);
+	close(again);
 	close(fd);
+	int p[2];
+	CHECK(pipe(p) == 0, "pipe");
+	snprintf(lp, sizeof(lp), "/dev/fd/%d", p[1]);
+	int w = open(lp, O_WRONLY);
+	CHECK(w >= 0 && write(w, "viafd", 5) == 5 && read(p[0], buf, 5) == 5 &&
+		  !memcmp(buf, "viafd", 5),
+	      "open %s of a pipe", lp);
+	ERR(open(lp, O_RDONLY), EACCES);
+	close(w);
+	close(p[0]);
+	close(p[1]);
+	w = open("/dev/stdout", O_WRONLY);
+	CHECK(w > 2, "open /dev/stdout");
+	close(w);
+	ERR(open("/proc/self/fd/999", O_RDONLY), ENOENT);
 	CHECK(get("/proc/self/stat", buf, sizeof(buf)) > 10 && !strncmp(buf, "1 (", 3),
 	      "/proc/self/stat %.40s", buf);
 	CHECK(get("/proc/cpuinfo", buf, sizeof(buf)) > 0 && strstr(buf, "processor"), "cpuinfo");
