@@ -1517,20 +1517,45 @@ void svc_fs_fini(struct svc_vm *vm)
 	free(fs);
 }
 
+/* The program opened for execution is what /proc/self/exe names (core
+ * resolves a bare argv[0] through PATH, so argv[0] may not be a path). */
+static void remember_exe(struct svc_fs *fs, const char *abs)
+{
+	char *e = strdup(abs);
+	if (!e)
+		return;
+	struct vfs_proc_ops ops = {
+	    .ctx = fs,
+	    .fd_link = proc_fd_link,
+	    .fd_list = proc_fd_list,
+	    .self_file = proc_self_file,
+	    .exe = e,
+	};
+	vfs_set_proc_ops(fs->vfs, &ops);
+	free(fs->exe);
+	fs->exe = e;
+}
+
 int svc_fs_open_exec(struct svc_vm *vm, const char *path)
 {
 	struct svc_fs *fs = svc_vm_fs(vm);
 	if (!fs || !path || !path[0])
 		return -ENOENT;
-	if (path[0] == '/')
-		return vfs_open_exec(fs->vfs, path);
 	char abs[VFS_PATH_MAX];
-	pthread_mutex_lock(&fs->lock);
-	int n = snprintf(abs, sizeof(abs), "%s/%s", fs->cwd, path);
-	pthread_mutex_unlock(&fs->lock);
+	int n;
+	if (path[0] == '/') {
+		n = snprintf(abs, sizeof(abs), "%s", path);
+	} else {
+		pthread_mutex_lock(&fs->lock);
+		n = snprintf(abs, sizeof(abs), "%s/%s", fs->cwd, path);
+		pthread_mutex_unlock(&fs->lock);
+	}
 	if (n < 0 || (size_t)n >= sizeof(abs))
 		return -ENAMETOOLONG;
-	return vfs_open_exec(fs->vfs, abs);
+	int fd = vfs_open_exec(fs->vfs, abs);
+	if (fd >= 0)
+		remember_exe(fs, abs);
+	return fd;
 }
 
 int svc_fs_sock_path(struct svc_vm *vm, const char *path, bool create, int *dirfd, char *name,

@@ -342,10 +342,11 @@ const struct netpol_rule *netpol_published(const struct netpol *p, int proto, ui
 		if (r->addr.family == AF_INET6 && !v6)
 			v6 = r;
 	}
+	/* A rule on the other family's "any" address serves as well. */
 	if (cover == NETPOL_COVER_V4)
-		return v4;
+		return v4 ? v4 : (v6 && netpol_is_any(&v6->addr) ? v6 : NULL);
 	if (cover == NETPOL_COVER_V6)
-		return v6;
+		return v6 ? v6 : (v4 && netpol_is_any(&v4->addr) ? v4 : NULL);
 	if (cover == (NETPOL_COVER_V4 | NETPOL_COVER_V6))
 		return v6 ? v6 : v4;
 	return NULL;
@@ -484,4 +485,42 @@ int netpol_unix_abstract_out(const char *prefix, size_t plen, const char *hname,
 	out[0] = 0;
 	memcpy(out + 1, hname + 1 + plen, hlen - 1 - plen);
 	return (int)(hlen - plen);
+}
+
+int netpol_unix_path_norm(const char *in, size_t inlen, char *out, size_t cap)
+{
+	size_t o = 0, i = 0;
+	if (inlen == 0 || in[0] == 0)
+		return -ENOENT;
+	if (cap < 2)
+		return -ENAMETOOLONG;
+	out[o++] = '/';
+	while (i < inlen && in[i]) {
+		while (i < inlen && in[i] == '/')
+			i++;
+		size_t st = i;
+		while (i < inlen && in[i] && in[i] != '/')
+			i++;
+		size_t n = i - st;
+		if (n == 0 || (n == 1 && in[st] == '.'))
+			continue;
+		if (n == 2 && in[st] == '.' && in[st + 1] == '.') {
+			while (o > 1 && out[o - 1] != '/')
+				o--;
+			if (o > 1)
+				o--; /* the '/' before it */
+			continue;
+		}
+		if (o > 1) {
+			if (o + 1 >= cap)
+				return -ENAMETOOLONG;
+			out[o++] = '/';
+		}
+		if (o + n >= cap)
+			return -ENAMETOOLONG;
+		memcpy(out + o, in + st, n);
+		o += n;
+	}
+	out[o] = 0;
+	return (int)o;
 }

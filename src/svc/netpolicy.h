@@ -107,7 +107,9 @@ int netpol_add_publish(struct netpol *p, const struct netpol_addr *host, uint16_
 int netpol_add_allow(struct netpol *p, const struct netpol_addr *addr, int proto);
 
 /* The publish rule for a socket of @proto covering @cover binding guest
- * port @vport, or NULL. A dual-stack socket prefers an IPv6 host address. */
+ * port @vport, or NULL. A dual-stack socket prefers an IPv6 host address;
+ * a single-family socket may get a rule on the other family's "any"
+ * address (0.0.0.0 / ::), to be bound as its own family's "any". */
 const struct netpol_rule *netpol_published(const struct netpol *p, int proto, uint16_t vport,
 					   unsigned cover);
 
@@ -148,5 +150,11 @@ int netpol_unix_abstract_in(const char *prefix, size_t plen, const char *gname, 
  * Returns the guest length, or -1 if it is not one of this VM's names. */
 int netpol_unix_abstract_out(const char *prefix, size_t plen, const char *hname, size_t hlen,
 			     char *out);
+
+/* Lexical normalization of a Unix socket path: "//" and "/./" collapse,
+ * ".." drops a component (never above "/"), a relative path is taken from
+ * "/". Writes at most @cap bytes with the NUL; the length or -ENAMETOOLONG
+ * (-ENOENT for ""). */
+int netpol_unix_path_norm(const char *in, size_t inlen, char *out, size_t cap);
 
 #endif

@@ -147,6 +147,11 @@ int svc_wait_fds(struct svc_thread *t, struct pollfd *fds, unsigned n, int64_t t
 int svc_sleep(struct svc_thread *t, uint64_t ns, uint64_t *left);
 /* Raise @sig for thread @t (e.g. SIGPIPE from a write to a closed pipe). */
 void svc_signal_thread(struct svc_thread *t, int sig);
+/* For ppoll/pselect6/epoll_pwait with a sigmask: make *@set (a 64-bit guest
+ * sigset) @t's signal mask for the rest of the call; the old mask comes back
+ * when the call returns (after a signal it interrupted was delivered, as
+ * Linux does). Call before svc_wait_fds(). (Added by core, 15:20 UTC.) */
+void svc_sigmask_swap(struct svc_thread *t, uint64_t set);
 
 /* ---- file descriptors (fs: fdtab.c) ----------------------------------- */
 
