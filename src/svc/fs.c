@@ -1375,6 +1375,48 @@ static int proc_self_file(void *ctx, const char *name, char **data, size_t *len)
 	return 0;
 }
 
+/* /proc/cpuinfo and /proc/meminfo from the VM's configuration. */
+static int proc_file(void *ctx, const char *name, char **data, size_t *len)
+{
+	struct svc_fs *fs = ctx;
+	const struct svc_config *cfg = svc_vm_config(fs->vm);
+	if (!cfg)
+		return -ENOENT;
+	size_t cap = 16384;
+	char *b = malloc(cap);
+	if (!b)
+		return -ENOMEM;
+	size_t l = 0;
+	if (!strcmp(name, "meminfo")) {
+		unsigned long long kb = (unsigned long long)(cfg->mem_size / 1024);
+		int n = snprintf(b, cap,
+				 "MemTotal:       %llu kB\nMemFree:        %llu kB\n"
+				 "MemAvailable:   %llu kB\nBuffers:               0 kB\n"
+				 "Cached:                0 kB\nSwapTotal:             0 kB\n"
+				 "SwapFree:              0 kB\n",
+				 kb, kb / 2, kb / 2);
+		l = n > 0 ? (size_t)n : 0;
+	} else if (!strcmp(name, "cpuinfo")) {
+		unsigned cpus = cfg->cpus ? cfg->cpus : 1;
+		for (unsigned i = 0; i < cpus && i < 256; i++) {
+			int n = snprintf(b + l, cap - l,
+					 "processor\t: %u\nvendor_id\t: GenuineIntel\n"
+					 "model name\t: nubis virtual CPU\ncpu cores\t: %u\n"
+					 "flags\t\t: fpu sse sse2\n\n",
+					 i, cpus);
+			if (n < 0 || (size_t)n >= cap - l)
+				break;
+			l += (size_t)n;
+		}
+	} else {
+		free(b);
+		return -ENOENT;
+	}
+	*data = b;
+	*len = l;
+	return 0;
+}
+
 /* ---------------------------------------------------------- life cycle */
 
 static void stdio_release(struct svc_file *f)
@@ -1473,6 +1515,7 @@ int svc_fs_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_error
 	    .fd_link = proc_fd_link,
 	    .fd_list = proc_fd_list,
 	    .self_file = proc_self_file,
+	    .proc_file = proc_file,
 	    .exe = fs->exe,
 	};
 	vfs_set_proc_ops(fs->vfs, &ops);
@@ -1529,6 +1572,7 @@ static void remember_exe(struct svc_fs *fs, const char *abs)
 	    .fd_link = proc_fd_link,
 	    .fd_list = proc_fd_list,
 	    .self_file = proc_self_file,
+	    .proc_file = proc_file,
 	    .exe = e,
 	};
 	vfs_set_proc_ops(fs->vfs, &ops);

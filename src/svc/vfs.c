@@ -438,12 +438,17 @@ static int synth_content(struct vfs *v, const struct node *n, char **data, size_
 			return -ENOENT;
 		return v->proc.self_file(v->proc.ctx, proc_self_files[n->sarg], data, len);
 	}
+	const char *name = proc_files[n->sarg];
+	if (v->proc.proc_file) {
+		int r = v->proc.proc_file(v->proc.ctx, name, data, len);
+		if (r != -ENOENT)
+			return r;
+	}
 	size_t cap = 256, l = 0;
 	char *b = malloc(cap);
 	if (!b)
 		return -ENOMEM;
 	int err = 0;
-	const char *name = proc_files[n->sarg];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (!strcmp(name, "cpuinfo")) {
 		for (long i = 0; i < ncpu && !err; i++)

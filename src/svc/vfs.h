@@ -179,6 +179,9 @@ struct vfs_proc_ops {
 	/* Content of /proc/self/NAME (stat, status, cmdline, ...) into a
 	 * malloc'd buffer; 0 or -ENOENT. */
 	int (*self_file)(void *ctx, const char *name, char **data, size_t *len);
+	/* Content of /proc/NAME (cpuinfo, meminfo, ...) the same way, or
+	 * -ENOENT to get the vfs's generic one. May be NULL. */
+	int (*proc_file)(void *ctx, const char *name, char **data, size_t *len);
 	/* Guest path of the running program (/proc/self/exe). */
 	const char *exe;
 };

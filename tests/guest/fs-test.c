@@ -1210,6 +1210,75 @@ static int t_fuzz(int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------ bench */
+
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* Per-call cost of common file operations in directory argv[0] (run it
+ * natively on the host too, for the ratio). Prints NAME_us=... lines. */
+static int t_bench(int argc, char **argv)
+{
+	const char *dir = argc > 0 ? argv[0] : "/tmp";
+	int n = argc > 1 ? atoi(argv[1]) : 2000;
+	char p[512], buf[4096];
+	memset(buf, 'b', sizeof(buf));
+	snprintf(p, sizeof(p), "%s/bench.dat", dir);
+	int fd = open(p, O_CREAT | O_RDWR | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open %s", p);
+	if (fd < 0)
+		return 1;
+	struct stat st;
+	double t0 = now_us();
+	for (int i = 0; i < n; i++)
+		syscall(SYS_getppid);
+	say("getppid_us=%.2f", (now_us() - t0) / n);
+	t0 = now_us();
+	for (int i = 0; i < n; i++)
+		fstat(fd, &st);
+	say("fstat_us=%.2f", (now_us() - t0) / n);
+	t0 = now_us();
+	for (int i = 0; i < n; i++)
+		stat(p, &st);
+	say("stat_us=%.2f", (now_us() - t0) / n);
+	t0 = now_us();
+	for (int i = 0; i < n; i++)
+		close(open(p, O_RDONLY));
+	say("open_close_us=%.2f", (now_us() - t0) / n);
+	t0 = now_us();
+	for (int i = 0; i < n; i++)
+		CHECK(pwrite(fd, buf, sizeof(buf), (off_t)(i % 256) * 4096) == 4096, "pwrite");
+	say("pwrite4k_us=%.2f", (now_us() - t0) / n);
+	t0 = now_us();
+	for (int i = 0; i < n; i++)
+		CHECK(pread(fd, buf, sizeof(buf), (off_t)(i % 256) * 4096) == 4096, "pread");
+	say("pread4k_us=%.2f", (now_us() - t0) / n);
+	int pp[2];
+	CHECK(pipe(pp) == 0, "pipe");
+	t0 = now_us();
+	for (int i = 0; i < n; i++) {
+		CHECK(write(pp[1], buf, 64) == 64, "write");
+		CHECK(read(pp[0], buf, 64) == 64, "read");
+	}
+	say("pipe_rw64_us=%.2f", (now_us() - t0) / n / 2);
+	t0 = now_us();
+	for (int i = 0; i < n / 10; i++) {
+		DIR *d = opendir(dir);
+		while (d && readdir(d))
+			;
+		if (d)
+			closedir(d);
+	}
+	say("readdir_us=%.2f", (now_us() - t0) / (n / 10));
+	close(fd);
+	unlink(p);
+	return 0;
+}
+
 /* ------------------------------------------------------------ helpers */
 
 static int h_cat(int argc, char **argv)
@@ -1277,11 +1346,11 @@ struct cmd {
 };
 
 static const struct cmd cmds[] = {
-    {"files", t_files, true},  {"dirs", t_dirs, true}, {"pipes", t_pipes, true},
-    {"locks", t_locks, true},  {"dev", t_dev, true},   {"escape", t_escape, true},
-    {"quota", t_quota, true},  {"fuzz", t_fuzz, true}, {"cat", h_cat, false},
-    {"write", h_write, false}, {"rm", h_rm, false},    {"ls", h_ls, false},
-    {"mkdir", h_mkdir, false},
+    {"files", t_files, true}, {"dirs", t_dirs, true},	 {"pipes", t_pipes, true},
+    {"locks", t_locks, true}, {"dev", t_dev, true},	 {"escape", t_escape, true},
+    {"quota", t_quota, true}, {"fuzz", t_fuzz, true},	 {"bench", t_bench, true},
+    {"cat", h_cat, false},    {"write", h_write, false}, {"rm", h_rm, false},
+    {"ls", h_ls, false},      {"mkdir", h_mkdir, false},
 };
 
 int main(int argc, char **argv)
