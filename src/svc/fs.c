@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -1500,7 +1501,15 @@ int svc_fs_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_error
 		goto fail;
 	free(vols);
 	vols = NULL;
-	struct svc_fdtab *tab = svc_fdtab_create(cfg->max_fds ? cfg->max_fds : SVC_MAX_FDS_DEFAULT);
+	unsigned maxfds = cfg->max_fds ? cfg->max_fds : SVC_MAX_FDS_DEFAULT;
+	/* Each guest fd is one host fd: make room (soft limit up to the hard one). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)maxfds + 256 &&
+	    rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	struct svc_fdtab *tab = svc_fdtab_create(maxfds);
 	if (!tab) {
 		nb_error_set(err, NB_ERESOURCE, "out of memory");
 		goto fail;

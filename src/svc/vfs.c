@@ -1390,9 +1390,20 @@ long vfs_getdents(struct vfs *v, struct vfs_file *f, uint64_t *pos, void *buf, s
 	if (f->type != VFS_FT_DIR)
 		return -ENOTDIR;
 	if (!f->ents || *pos == 0) {
+		/* The directory is found again by its canonical path (an open
+		 * directory holds one host fd, not one per layer). Gone: empty. */
 		struct vfs_dents *d;
-		int err =
-		    list_dir(v, f->mnt, (enum synth)f->synth, f->dirfds, f->ndirfds, f->path, &d);
+		struct loc *L = malloc(sizeof(*L));
+		if (!L)
+			return -ENOMEM;
+		int err = resolve(v, f->path, R_FOLLOW, L);
+		if (!err && L->found && S_ISDIR(L->st.st_mode))
+			err = list_dir(v, L->ent->mnt, L->ent->sy, L->ent->fd, L->ent->nfd, f->path,
+				       &d);
+		else if (!err || err == -ENOENT || err == -ENOTDIR)
+			err = list_dir(v, f->mnt, SY_NONE, NULL, 0, f->path, &d);
+		loc_release(L); /* idempotent: also after a failed resolve */
+		free(L);
 		if (err)
 			return err;
 		dents_free(f->ents);
@@ -1627,10 +1638,6 @@ void vfs_file_destroy(struct vfs_file *f)
 {
 	if (!f)
 		return;
-	for (unsigned i = 0; i < f->ndirfds; i++)
-		if (f->dirfds[i] >= 0)
-			close(f->dirfds[i]);
-	free(f->dirfds);
 	free(f->path);
 	dents_free(f->ents);
 	free(f);
@@ -1816,22 +1823,6 @@ static int open_once(struct vfs *v, const char *path, int flags, mode_t mode, st
 		}
 		if ((err = file_new(L, VFS_FT_DIR, false, out)))
 			goto out;
-		struct vfs_file *f = *out;
-		f->dirfds = malloc(L->ent->nfd * sizeof(int));
-		if (!f->dirfds) {
-			vfs_file_destroy(f);
-			err = -ENOMEM;
-			goto out;
-		}
-		f->ndirfds = L->ent->nfd;
-		for (unsigned i = 0; i < L->ent->nfd; i++) {
-			int s = L->ent->fd[i];
-			if (s >= 0 && L->ent->borrowed)
-				s = fcntl(s, F_DUPFD_CLOEXEC, 0);
-			f->dirfds[i] = s;
-			if (!L->ent->borrowed)
-				L->ent->fd[i] = -1;
-		}
 		goto out;
 	}
 	if (flags & O_DIRECTORY) {

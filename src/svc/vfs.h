@@ -86,10 +86,8 @@ enum vfs_file_type {
  * (svc_file.priv in fs.c), freed with vfs_file_destroy(). */
 struct vfs_file {
 	enum vfs_file_type type;
-	bool upper;  /* lives in the upper layer: writes count against the quota */
-	char *path;  /* canonical guest path */
-	int *dirfds; /* VFS_FT_DIR: O_PATH fd of the directory in each layer, -1 if absent */
-	unsigned ndirfds;
+	bool upper;		/* lives in the upper layer: writes count against the quota */
+	char *path;		/* canonical guest path */
 	unsigned mnt;		/* mount index (union 0, volumes 1..) */
 	struct vfs_dents *ents; /* VFS_FT_DIR: merged listing, built on first read */
 	int synth;		/* internal: which synthetic directory (/dev, /proc), or 0 */

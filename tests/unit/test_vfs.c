@@ -319,6 +319,17 @@ static void test_listing(void **state)
 	expect_err(vfs_dir_seek(vf, 10000), EINVAL, "seek past end");
 	close(fd);
 	vfs_file_destroy(vf);
+	/* an open directory that is removed lists . and .. only */
+	fd = vfs_open(f->v, "/d", O_RDONLY | O_DIRECTORY, 0, &vf);
+	assert_true(fd >= 0);
+	assert_int_equal(vfs_unlink(f->v, "/d/old"), 0);
+	assert_int_equal(vfs_rmdir(f->v, "/d"), 0);
+	pos = 0;
+	r1 = vfs_getdents(f->v, vf, &pos, b1, sizeof(b1));
+	assert_int_equal(pos, 2);
+	assert_true(r1 > 0);
+	close(fd);
+	vfs_file_destroy(vf);
 }
 
 static void test_copy_up(void **state)
