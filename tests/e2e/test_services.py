@@ -789,3 +789,17 @@ def test_relative_home_and_rootfs(svc, img, tmp_path):
     cfg = json.loads(svc("inspect", "rel").out)[0]["config"]
     assert cfg["layers"] == [str(root)]
     assert svc("stop", "-t", "0", "rel").status == 0
+
+
+def test_concurrent_runs_same_name(svc, img):
+    """Names stay unique when several `run -d` race for one."""
+    procs = [subprocess.Popen([str(NUBIS), "run", "-d", "--name", "race", "lifecycle:1",
+                               "/bin/svc", "counter", "100"], env=svc.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(4)]
+    results = [(p.wait(60), p.stdout.read(), p.stderr.read()) for p in procs]
+    ok = [r for r in results if r[0] == 0]
+    assert len(ok) == 1, results
+    assert all(b"already in use" in r[2] for r in results if r[0] != 0), results
+    assert [c["name"] for c in svc.ps("-a")] == ["race"]
+    assert svc.status("race") == "running"
