@@ -326,7 +326,9 @@ static int do_start(struct svcstate_store *s, struct svcstate_rec *r, const void
 {
 	(void)arg;
 	struct nb_error err;
-	if (!svcstate_monitor_alive(r) && svcmon_spawn(s, r, &err) < 0) {
+	/* a concurrent start that won the race is a success too */
+	if (!svcstate_monitor_alive(r) && svcmon_spawn(s, r, &err) < 0 &&
+	    !svcstate_monitor_alive(r)) {
 		fprintf(stderr, "nubis start: %s: %s\n", r->name, err.msg);
 		return 1;
 	}

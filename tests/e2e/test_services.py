@@ -803,3 +803,19 @@ def test_concurrent_runs_same_name(svc, img):
     assert all(b"already in use" in r[2] for r in results if r[0] != 0), results
     assert [c["name"] for c in svc.ps("-a")] == ["race"]
     assert svc.status("race") == "running"
+
+
+def test_concurrent_starts(svc, img):
+    run_d(svc, "twice", "/bin/svc", "counter", "100")
+    assert svc("stop", "-t", "0", "twice").status == 0
+    procs = [subprocess.Popen([str(NUBIS), "start", "twice"], env=svc.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    results = [(p.wait(60), p.stdout.read(), p.stderr.read()) for p in procs]
+    assert all(r[0] == 0 and r[1] == b"twice\n" for r in results), results
+    assert svc.status("twice") == "running"
+    # exactly one monitor: one lock holder, and the counter restarted once
+    wait_for(lambda: logs(svc, "twice").count("\n1\n") + logs(svc, "twice").startswith("1\n") >= 2,
+             what="second run output")
+    time.sleep(0.3)
+    out = logs(svc, "twice")
+    assert out.count("\n1\n") + out.startswith("1\n") == 2, out
