@@ -739,7 +739,7 @@ int svcstate_remove_broken(struct svcstate_store *s, const char *ref, char id_ou
 			svcstate_rec_free(r); /* readable: not for this function */
 			continue;
 		}
-		snprintf(hit, sizeof(hit), "%s", de->d_name);
+		snprintf(hit, sizeof(hit), "%.64s", de->d_name);
 		n++;
 	}
 	closedir(d);
