@@ -109,8 +109,8 @@ int cmd_ps_main(int argc, char **argv)
 	json_t *arr = json ? json_array() : NULL;
 	int64_t now = svcstate_now_ms();
 	if (!json && !quiet)
-		printf("%-12s  %-20s  %-24s  %-24s  %-8s  %s\n", "CONTAINER ID", "NAME", "IMAGE",
-		       "COMMAND", "CREATED", "STATUS");
+		printf("%-12s  %-20s  %-24s  %-24s  %-8s  %-24s  %s\n", "CONTAINER ID", "NAME",
+		       "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS");
 	for (size_t i = 0; i < n; i++) {
 		struct svcstate_rec *r = v[i];
 		bool live = r->st.status == SVCSTATE_RUNNING || r->st.status == SVCSTATE_PAUSED;
@@ -128,7 +128,7 @@ int cmd_ps_main(int argc, char **argv)
 		const char *image = json_string_value(json_object_get(img, "ref"));
 		if (!image)
 			image = json_string_value(json_object_get(r->config, "rootfs"));
-		char cmd[256] = "", tmp[256], created[32], st[96], nm[32], im[32], cm[32];
+		char cmd[256] = "", tmp[260], created[32], st[96], nm[32], im[32], cm[32];
 		json_t *a = json_object_get(r->config, "argv");
 		size_t off = 0;
 		for (size_t k = 0; k < json_array_size(a) && off + 2 < sizeof(cmd); k++) {
@@ -145,7 +145,19 @@ int cmd_ps_main(int argc, char **argv)
 		age(now - json_integer_value(json_object_get(r->config, "created_ms")), created,
 		    sizeof(created));
 		status_text(r, now, st, sizeof(st));
-		printf("%.12s  %-20s  %-24s  %-24s  %-8s  %s\n", r->id, nm, im, cm, created, st);
+		char ports[256] = "";
+		json_t *d = svcstate_describe(r, false);
+		json_t *pa = json_object_get(d, "ports");
+		for (size_t k = 0, po = 0; k < json_array_size(pa) && po + 2 < sizeof(ports); k++) {
+			int w = snprintf(ports + po, sizeof(ports) - po, "%s%s", k ? ", " : "",
+					 json_string_value(json_array_get(pa, k)));
+			if (w < 0)
+				break;
+			po += (size_t)w;
+		}
+		json_decref(d);
+		printf("%.12s  %-20s  %-24s  %-24s  %-8s  %-24s  %s\n", r->id, nm, im, cm, created,
+		       st, ports);
 	}
 	if (json) {
 		char *out = json_dumps(arr, JSON_INDENT(2));

@@ -90,31 +90,40 @@ void cmd_stop_usage(FILE *out)
 		     "  -t, --time SECONDS   grace period (default 10; 0 kills at once)\n");
 }
 
-static int do_stop(struct svcstate_store *s, struct svcstate_rec *r, const void *arg)
+/* Ask @r's monitor to stop (SIGTERM now, SIGKILL after @t seconds). Returns
+ * true if there is something to wait for. */
+static bool stop_request(const struct svcstate_rec *r, unsigned t)
 {
-	(void)s;
-	unsigned t = *(const unsigned *)arg;
-	if (!is_live(r)) {
-		printf("%s\n", r->name); /* already stopped: nothing to do */
-		return 0;
-	}
+	if (!is_live(r))
+		return false; /* already stopped: nothing to do */
 	char path[64];
 	snprintf(path, sizeof(path), "/stop?timeout=%u", t);
 	struct nb_error err;
-	long st = svcstate_ctl(r, "PUT", path, NULL, &err);
-	if (st < 0) {
-		/* the socket does not answer: stop the monitor by its pid, the
-		 * same way (it forwards SIGTERM; SIGKILL ends it and the VM) */
+	if (svcstate_ctl(r, "PUT", path, NULL, &err) < 0)
+		/* the socket does not answer: SIGTERM to the monitor, which
+		 * forwards it; SIGKILL follows in stop_wait() */
 		signal_monitor(r, SIGTERM);
-		if (svcstate_wait_exit(r, (int64_t)t * 1000) < 0)
+	return true;
+}
+
+/* Wait for @r's monitor to end; 0 or 1 (message printed). */
+static int stop_wait(const struct svcstate_rec *r, unsigned t, int64_t start_ms)
+{
+	int64_t grace_end = start_ms + (int64_t)t * 1000;
+	int64_t left = grace_end - svcstate_now_ms();
+	if (svcstate_wait_exit(r, left > 0 ? left : 0) < 0) {
+		/* a monitor that answers kills the guest itself at the deadline;
+		 * one that did not answer gets SIGKILL now (ends it and its VM) */
+		left = grace_end + STOP_SLACK_MS - svcstate_now_ms();
+		if (svcstate_wait_exit(r, left > 2000 ? 2000 : 0) < 0)
 			signal_monitor(r, SIGKILL);
+		left = grace_end + STOP_SLACK_MS - svcstate_now_ms();
+		if (svcstate_wait_exit(r, left > 0 ? left : 0) < 0) {
+			fprintf(stderr, "nubis stop: %s: did not stop within %u s\n", r->name,
+				t + STOP_SLACK_MS / 1000);
+			return 1;
+		}
 	}
-	if (svcstate_wait_exit(r, (int64_t)t * 1000 + STOP_SLACK_MS) < 0) {
-		fprintf(stderr, "nubis stop: %s: did not stop within %u s\n", r->name,
-			t + STOP_SLACK_MS / 1000);
-		return 1;
-	}
-	printf("%s\n", r->name);
 	return 0;
 }
 
@@ -147,7 +156,48 @@ int cmd_stop_main(int argc, char **argv)
 		fprintf(stderr, "nubis stop: missing NAME\n");
 		return FNVM_STATUS_USAGE;
 	}
-	return for_each("stop", argv + optind, argc - optind, do_stop, &t);
+	/* every VM is asked first, then waited for: N VMs stop within one
+	 * grace period, not N */
+	struct svcstate_store s;
+	struct nb_error err;
+	int n = argc - optind, status = 0;
+	if (svcstate_store_open(NULL, &s, &err) < 0) {
+		fprintf(stderr, "nubis stop: %s\n", err.msg);
+		return 1;
+	}
+	struct svcstate_rec **recs = calloc((size_t)n, sizeof(*recs));
+	bool *pending = calloc((size_t)n, sizeof(*pending));
+	if (!recs || !pending) {
+		fprintf(stderr, "nubis stop: out of memory\n");
+		status = 1;
+		goto out;
+	}
+	int64_t start = svcstate_now_ms();
+	for (int i = 0; i < n; i++) {
+		if (svcstate_find(&s, argv[optind + i], &recs[i], &err) < 0) {
+			fprintf(stderr, "nubis stop: %s\n", err.msg);
+			recs[i] = NULL;
+			status = 1;
+			continue;
+		}
+		pending[i] = stop_request(recs[i], t);
+	}
+	for (int i = 0; i < n; i++) {
+		if (!recs[i])
+			continue;
+		if (pending[i] && stop_wait(recs[i], t, start)) {
+			status = 1;
+			continue;
+		}
+		printf("%s\n", recs[i]->name);
+	}
+out:
+	for (int i = 0; recs && i < n; i++)
+		svcstate_rec_free(recs[i]);
+	free(recs);
+	free(pending);
+	svcstate_store_close(&s);
+	return status;
 }
 
 /* ---- kill ------------------------------------------------------------------ */
@@ -276,7 +326,9 @@ static int do_start(struct svcstate_store *s, struct svcstate_rec *r, const void
 {
 	(void)arg;
 	struct nb_error err;
-	if (!svcstate_monitor_alive(r) && svcmon_spawn(s, r, &err) < 0) {
+	/* a concurrent start that won the race is a success too */
+	if (!svcstate_monitor_alive(r) && svcmon_spawn(s, r, &err) < 0 &&
+	    !svcstate_monitor_alive(r)) {
 		fprintf(stderr, "nubis start: %s: %s\n", r->name, err.msg);
 		return 1;
 	}
@@ -353,7 +405,29 @@ int cmd_rm_main(int argc, char **argv)
 		fprintf(stderr, "nubis rm: missing NAME\n");
 		return FNVM_STATUS_USAGE;
 	}
-	return for_each("rm", argv + optind, argc - optind, do_rm, &force);
+	struct svcstate_store s;
+	struct nb_error err;
+	int status = 0;
+	if (svcstate_store_open(NULL, &s, &err) < 0) {
+		fprintf(stderr, "nubis rm: %s\n", err.msg);
+		return 1;
+	}
+	for (int i = optind; i < argc; i++) {
+		struct svcstate_rec *r;
+		char id[65];
+		if (svcstate_find(&s, argv[i], &r, &err) == 0) {
+			status |= do_rm(&s, r, &force);
+			svcstate_rec_free(r);
+		} else if (err.code == NB_ENOENT &&
+			   svcstate_remove_broken(&s, argv[i], id, &err) == 0) {
+			printf("%s\n", id); /* a record nobody could read */
+		} else {
+			fprintf(stderr, "nubis rm: %s\n", err.msg);
+			status = 1;
+		}
+	}
+	svcstate_store_close(&s);
+	return status;
 }
 
 /* ---- inspect ------------------------------------------------------------------- */

@@ -16,7 +16,9 @@ struct forwarder {
 	sigset_t set;
 };
 
-/* SIGINT, SIGTERM, SIGHUP, SIGQUIT to nubis go to the guest; SIGUSR2 ends. */
+/* SIGINT, SIGTERM, SIGHUP, SIGQUIT to nubis go to the guest; SIGTSTP pauses
+ * the VM (every vCPU parks; nubis itself keeps running), SIGCONT resumes it;
+ * SIGUSR2 ends the forwarder. */
 static void *forward_main(void *arg)
 {
 	struct forwarder *f = arg;
@@ -26,7 +28,12 @@ static void *forward_main(void *arg)
 			continue;
 		if (sig == SIGUSR2)
 			return NULL;
-		svc_kill(f->vm, sig);
+		if (sig == SIGTSTP)
+			svc_pause(f->vm);
+		else if (sig == SIGCONT)
+			svc_resume(f->vm);
+		else
+			svc_kill(f->vm, sig);
 	}
 }
 
@@ -71,6 +78,8 @@ int cmd_svc_run(int argc, char **argv)
 	sigaddset(&f.set, SIGHUP);
 	sigaddset(&f.set, SIGQUIT);
 	sigaddset(&f.set, SIGUSR2);
+	sigaddset(&f.set, SIGTSTP);
+	sigaddset(&f.set, SIGCONT);
 	pthread_sigmask(SIG_BLOCK, &f.set, NULL);
 	if (kvmhost_open(&kvm, &err) < 0) {
 		fprintf(stderr, "nubis: %s\n", err.msg);

@@ -419,6 +419,22 @@ static void ready_write(int fd, const char *msg)
 	}
 }
 
+struct ctl_starter {
+	struct svcmon *m;
+	pthread_t thread;
+	char sock[64];
+	struct ctl *ctl; /* out: the server, or NULL with ->err */
+	struct nb_error err;
+};
+
+static void *ctl_starter_main(void *arg)
+{
+	struct ctl_starter *cs = arg;
+	if (ctl_start(cs->sock, &svcmon_ctl_ops, cs->m, &cs->ctl, &cs->err) < 0)
+		cs->ctl = NULL;
+	return NULL;
+}
+
 /* Stop the helper threads: the timer at once, the pump once the VM (and so
  * every guest copy of the pipes' write ends) is destroyed. */
 static void end_threads(struct svcmon *m, pthread_t pump, bool pump_started, pthread_t timer,
@@ -485,18 +501,28 @@ static int monitor_run(struct svcmon *m, int stdin_fd, int ready_fd)
 	}
 	m->out_rd = out_p[0];
 	m->err_rd = err_p[0];
-	if (build_vm(m, &kvm, stdin_fd, out_p[1], err_p[1], &o, &err) < 0)
+	/* the control socket (loading libmicrohttpd takes milliseconds) is set
+	 * up by a helper thread while this one builds the VM */
+	struct ctl_starter cs = {.m = m};
+	svcstate_sock_path(r, cs.sock, sizeof(cs.sock));
+	bool cs_thread = pthread_create(&cs.thread, NULL, ctl_starter_main, &cs) == 0;
+	if (!cs_thread)
+		ctl_starter_main(&cs);
+	int vm_rc = build_vm(m, &kvm, stdin_fd, out_p[1], err_p[1], &o, &err);
+	if (cs_thread)
+		pthread_join(cs.thread, NULL);
+	ctl = cs.ctl;
+	if (vm_rc < 0)
 		goto fail;
 	/* the VM holds its own copies of the write ends: EOF on the read ends
 	 * then means every guest fd of them is closed */
 	close(out_p[1]);
 	close(err_p[1]);
 	out_p[1] = err_p[1] = -1;
-
-	char sock[64];
-	svcstate_sock_path(r, sock, sizeof(sock));
-	if (ctl_start(sock, &svcmon_ctl_ops, m, &ctl, &err) < 0)
+	if (!ctl) {
+		err = cs.err;
 		goto fail;
+	}
 	if ((m->sigfd = signalfd(-1, &fwd, SFD_CLOEXEC)) < 0) {
 		nb_error_sys(&err, errno, "signalfd");
 		goto fail;
@@ -713,6 +739,9 @@ int svcmon_spawn(const struct svcstate_store *s, const struct svcstate_rec *r, s
 		setsid();
 		if (fork() != 0)
 			_exit(0);
+		/* keep no directory of the caller busy (all paths are absolute) */
+		if (chdir("/") < 0)
+			_exit(127);
 		int null = open("/dev/null", O_RDWR);
 		int mlog = openat(r->dirfd, "monitor.log",
 				  O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);

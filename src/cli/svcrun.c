@@ -319,8 +319,12 @@ int svcrun_main(int argc, char **argv)
 			goto out;
 		}
 		have_info = true;
-		for (size_t i = 0; i < info.nlayers; i++)
-			json_array_append_new(layers, json_string(info.layer_dirs[i]));
+		for (size_t i = 0; i < info.nlayers; i++) {
+			/* absolute: the monitor runs in "/" */
+			char *abs = realpath(info.layer_dirs[i], NULL);
+			json_array_append_new(layers, json_string(abs ? abs : info.layer_dirs[i]));
+			free(abs);
+		}
 		json_object_set_new(cfg, "image",
 				    json_pack("{s:s, s:s, s:s}", "ref", ref, "id", info.id, "name",
 					      info.name ? info.name : ""));

@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -82,6 +83,17 @@ int svcstate_store_open(const char *home, struct svcstate_store *s, struct nb_er
 	if (s->dirfd < 0) {
 		nb_error_sys(err, errno, "%s", s->dir);
 		goto fail;
+	}
+	/* absolute from here on: monitors run in "/" */
+	char *abs_home = realpath(home, NULL), *abs_dir = realpath(s->dir, NULL);
+	if (abs_home && abs_dir) {
+		free(s->home);
+		free(s->dir);
+		s->home = abs_home;
+		s->dir = abs_dir;
+	} else {
+		free(abs_home);
+		free(abs_dir);
 	}
 	if (!s->home) {
 		nb_error_set(err, NB_ERESOURCE, "out of memory");
@@ -703,6 +715,54 @@ out:
 	return rc;
 }
 
+int svcstate_remove_broken(struct svcstate_store *s, const char *ref, char id_out[65],
+			   struct nb_error *err)
+{
+	size_t reflen = strlen(ref);
+	if (reflen < 4 || reflen > 64 || strspn(ref, "0123456789abcdef") != reflen)
+		return nb_error_set(err, NB_ENOENT, "no such container: %s", ref);
+	int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return nb_error_sys(err, errno, "%s", s->dir);
+	}
+	char hit[65] = "";
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!is_id(de->d_name) || strncmp(de->d_name, ref, reflen))
+			continue;
+		struct svcstate_rec *r;
+		if (svcstate_load(s, de->d_name, &r, NULL) == 0) {
+			svcstate_rec_free(r); /* readable: not for this function */
+			continue;
+		}
+		snprintf(hit, sizeof(hit), "%.64s", de->d_name);
+		n++;
+	}
+	closedir(d);
+	if (n != 1)
+		return nb_error_set(
+		    err, n ? NB_EINVAL : NB_ENOENT,
+		    n ? "'%s' matches %d unreadable containers" : "no such container: %s", ref, n);
+	struct svcstate_rec tmp = {.dirfd = -1};
+	snprintf(tmp.id, sizeof(tmp.id), "%s", hit);
+	tmp.name = hit;
+	if (asprintf(&tmp.dir, "%s/%s", s->dir, hit) < 0)
+		return nb_error_set(err, NB_ERESOURCE, "out of memory");
+	tmp.dirfd = openat(s->dirfd, hit, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int rc =
+	    tmp.dirfd < 0 ? nb_error_sys(err, errno, "%s", tmp.dir) : svcstate_remove(s, &tmp, err);
+	if (tmp.dirfd >= 0)
+		close(tmp.dirfd);
+	free(tmp.dir);
+	if (rc == 0)
+		snprintf(id_out, 65, "%s", hit);
+	return rc;
+}
+
 json_t *svcstate_describe(const struct svcstate_rec *r, bool full)
 {
 	char created[40], started[40], finished[40];
@@ -722,6 +782,15 @@ json_t *svcstate_describe(const struct svcstate_rec *r, bool full)
 		return NULL;
 	json_object_set_new(j, "exit_code",
 			    r->st.exit_code >= 0 ? json_integer(r->st.exit_code) : json_null());
+	/* --publish values, as given */
+	json_t *ports = json_array(), *opts = json_object_get(cfg, "options");
+	for (size_t i = 0; i < json_array_size(opts); i++) {
+		json_t *p = json_array_get(opts, i);
+		const char *k = json_string_value(json_array_get(p, 0));
+		if (k && !strcmp(k, "publish") && json_is_string(json_array_get(p, 1)))
+			json_array_append(ports, json_array_get(p, 1));
+	}
+	json_object_set_new(j, "ports", ports);
 	if (full) {
 		json_object_set_new(j, "dir", json_string(r->dir));
 		json_object_set(j, "config", cfg);
@@ -755,42 +824,79 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* libcurl, loaded with dlopen() by the commands that talk to a monitor
+ * rather than linked: its dependencies (TLS, Kerberos, LDAP, ...) would
+ * otherwise cost every nubis start several milliseconds. Never unloaded
+ * (RTLD_NODELETE): TLS libraries register exit handlers. */
+struct curl_api {
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+};
+
+static int curl_api_load(struct curl_api *a, struct nb_error *err)
+{
+	static const char *const names[] = {"libcurl.so.4", "libcurl.so"};
+	void *so = NULL;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && !so; i++)
+		so = dlopen(names[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (!so)
+		return nb_error_set(err, NB_ERESOURCE, "cannot load libcurl: %s", dlerror());
+#define CURL_SYM(field, name)                                                                      \
+	if (!(*(void **)&a->field = dlsym(so, #name)))                                             \
+		return nb_error_set(err, NB_ERESOURCE, "libcurl lacks %s", #name);
+	CURL_SYM(easy_init, curl_easy_init)
+	CURL_SYM(easy_setopt, curl_easy_setopt)
+	CURL_SYM(easy_perform, curl_easy_perform)
+	CURL_SYM(easy_getinfo, curl_easy_getinfo)
+	CURL_SYM(easy_cleanup, curl_easy_cleanup)
+	CURL_SYM(easy_strerror, curl_easy_strerror)
+#undef CURL_SYM
+	return 0;
+}
+
 long svcstate_ctl(const struct svcstate_rec *r, const char *method, const char *path, char **body,
 		  struct nb_error *err)
 {
 	char sock[64], url[256];
+	struct curl_api api = {0};
+	if (curl_api_load(&api, err) < 0)
+		return -1;
 	svcstate_sock_path(r, sock, sizeof(sock));
 	snprintf(url, sizeof(url), "http://localhost%s", path);
 	struct membuf b = {0};
 	long status = -1;
-	CURL *c = curl_easy_init();
+	CURL *c = api.easy_init();
 	if (!c)
 		return nb_error_set(err, NB_ERESOURCE, "cannot initialize libcurl");
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	api.easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	api.easy_setopt(c, CURLOPT_URL, url);
+	api.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (!strcmp(method, "PUT") || !strcmp(method, "POST")) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+		api.easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		api.easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
 	}
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	CURLcode cr = curl_easy_perform(c);
+	api.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	api.easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	api.easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	CURLcode cr = api.easy_perform(c);
 	if (cr != CURLE_OK) {
 		nb_error_set(err, NB_EINVAL, "container %s: control socket: %s", r->name,
-			     curl_easy_strerror(cr));
+			     api.easy_strerror(cr));
 		goto out;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (body) {
 		*body = b.p ? b.p : strdup("");
 		b.p = NULL;
 	}
 out:
 	free(b.p);
-	curl_easy_cleanup(c);
+	api.easy_cleanup(c);
 	return status;
 }
 

@@ -113,6 +113,13 @@ int svcstate_write_state(const struct svcstate_rec *r, const struct svcstate_sta
  * while a monitor lives (NB_EINVAL). */
 int svcstate_remove(struct svcstate_store *s, struct svcstate_rec *r, struct nb_error *err);
 
+/* Remove a container directory whose record cannot be read (corrupt or
+ * half-written config.json/state.json), named by full id or unique id
+ * prefix (>= 4 hex digits). Refuses while a monitor holds its lock.
+ * Writes the id to @id_out. NB_ENOENT if no such unreadable directory. */
+int svcstate_remove_broken(struct svcstate_store *s, const char *ref, char id_out[65],
+			   struct nb_error *err);
+
 /* "created", "running", "paused", "exited", "exited (monitor died)". */
 const char *svcstate_status_name(enum svcstate_status st);
 /* JSON summary (ps --json, inspect): id, name, image, command, created,

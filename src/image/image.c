@@ -74,7 +74,9 @@ static int mkdir_p(const char *path, mode_t mode)
 static int open_in(int dirfd, const char *path, int flags)
 {
 	struct open_how how = {
-	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    /* O_NONBLOCK: a FIFO planted in a layout must not block the open;
+	     * callers check for a regular file (where it has no effect) */
+	    .flags = (uint64_t)(flags | O_CLOEXEC | O_NONBLOCK),
 	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd;
@@ -726,11 +728,54 @@ struct import {
 	char first_skipped[256];
 };
 
-static void set_src_name(struct import *im, const char *name)
+/* An OCI ref.name that is a bare tag ("3.19", as `skopeo copy ...
+ * oci:alpine:3.19` writes) names the image after the source: the basename
+ * of the layout directory or archive, lowercased, without .tar/.gz/.zst. */
+static int name_from_tag(const struct import *im, const char *tag, char *out, size_t outsz)
+{
+	if (strchr(tag, ':') || strchr(tag, '/'))
+		return 0;
+	const char *b = strrchr(im->src, '/');
+	b = b ? b + 1 : im->src;
+	char base[128];
+	size_t n = 0;
+	for (; *b && n + 1 < sizeof(base); b++) {
+		char c = *b;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			c = '-';
+		base[n++] = c;
+	}
+	base[n] = '\0';
+	static const char *const ext[] = {".gz", ".zst", ".tgz", ".tar", ".oci"};
+	for (int again = 1; again;) {
+		again = 0;
+		for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+			size_t l = strlen(base), el = strlen(ext[i]);
+			if (l > el && !strcmp(base + l - el, ext[i])) {
+				base[l - el] = '\0';
+				again = 1;
+			}
+		}
+	}
+	while (n && (base[0] == '.' || base[0] == '-'))
+		memmove(base, base + 1, n--);
+	if (!base[0])
+		return 0;
+	snprintf(out, outsz, "%s:%s", base, tag);
+	return 1;
+}
+
+static void set_src_name(struct import *im, const char *name, int oci)
 {
 	struct nb_error e2;
+	char full[300];
 	if (!name || im->src_name[0])
 		return;
+	if (oci && name_from_tag(im, name, full, sizeof(full)))
+		name = full;
 	if (norm_ref_name(name, im->src_name, sizeof(im->src_name), &e2) < 0) {
 		im->src_name[0] = '\0';
 		nb_log(NB_LOG_WARN, "%s: ignoring the recorded name: %s", im->src, e2.msg);
@@ -852,8 +897,14 @@ static int add_layer(struct import *im, int fd, size_t idx, size_t total, const 
 	struct layer_stats st;
 	int r = layer_unpack(fd, dfd, LAYER_MODE_LAYER, &lim, what, &st, im->err);
 	close(dfd);
-	if (r < 0)
+	if (r < 0) {
+		size_t ml = strlen(im->err->msg);
+		if (lim.max_bytes < im->s->layer_max && strstr(im->err->msg, "size cap"))
+			snprintf(im->err->msg + ml, sizeof(im->err->msg) - ml,
+				 " (what the image size cap of %llu bytes leaves for this layer)",
+				 (unsigned long long)im->s->image_max);
 		goto fail;
+	}
 	if (blob_size >= 0 && st.blob_bytes != (uint64_t)blob_size) {
 		nb_error_set(im->err, NB_EFORMAT, "%s: blob is %llu bytes, manifest says %lld",
 			     what, (unsigned long long)st.blob_bytes, (long long)blob_size);
@@ -984,7 +1035,7 @@ static int pick_manifest(struct import *im, const char *json, size_t len, int de
 		if (read_blob(im, &d[pick], "nested index", &sub, &sublen) < 0)
 			goto out;
 		if (d[pick].ref_name)
-			set_src_name(im, d[pick].ref_name);
+			set_src_name(im, d[pick].ref_name, 1);
 		rc = pick_manifest(im, sub, sublen, depth + 1, chosen);
 		free(sub);
 		goto out;
@@ -1027,7 +1078,7 @@ static int import_oci(struct import *im, struct oci_config *cfg)
 	if (pick_manifest(im, text, len, 0, &man) < 0)
 		goto out;
 	if (man.ref_name)
-		set_src_name(im, man.ref_name);
+		set_src_name(im, man.ref_name, 1);
 	if (read_blob(im, &man, "manifest", &mtext, &mlen) < 0)
 		goto out;
 	if (oci_manifest_parse(mtext, mlen, &cdesc, &layers, &nl, im->err) < 0)
@@ -1121,7 +1172,7 @@ static int import_docker(struct import *im, struct oci_config *cfg)
 		       pick + 1);
 	struct docker_entry *de = &e[pick];
 	if (de->repotags[0])
-		set_src_name(im, de->repotags[0]);
+		set_src_name(im, de->repotags[0], 0);
 	if (read_small(im->srcfd, de->config, OCI_JSON_MAX, &im->config, &im->config_len, &e2) <
 	    0) {
 		nb_error_set(im->err, NB_EFORMAT, "config '%.200s': %s", de->config, e2.msg);
@@ -1227,11 +1278,13 @@ static int sniff_tar(struct import *im, const char *path)
 	struct archive *a = archive_read_new();
 	if (!a)
 		return nb_error_set(im->err, NB_ERESOURCE, "out of memory");
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_filter_xz(a);
-	archive_read_support_format_tar(a);
 	int rc = 0;
+	if (layer_enable_filters(a) < 0) {
+		rc = nb_error_set(im->err, NB_EINTERNAL,
+				  "libarchive lacks built-in gzip/zstd/xz support");
+		goto out;
+	}
+	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
 		rc = nb_error_set(im->err, NB_EFORMAT, "%s: not a tar archive: %s", path,
 				  archive_error_string(a) ? archive_error_string(a) : "?");
@@ -1378,20 +1431,22 @@ static int import_commit(struct import *im, const struct oci_config *cfg, const 
 	close(bfd);
 	if (r < 0)
 		return -1;
-	if (name && untag_others(im->s, name, im->config_hex, im->err) < 0)
-		return -1;
 	const char *keep = name;
 	struct image_info old;
 	struct nb_error e2;
-	if (!keep && record_read(im->s, im->config_hex, &old, &e2) == 0) {
-		/* re-import without a name keeps the existing name */
-		r = record_write(im->s, im->config_hex, old.name, im->layers, im->nlayers, cfg,
-				 im->image_bytes, im->source, im->err);
+	int have_old = !keep && record_read(im->s, im->config_hex, &old, &e2) == 0;
+	/* re-import without a name keeps the existing name */
+	r = record_write(im->s, im->config_hex, have_old ? old.name : keep, im->layers, im->nlayers,
+			 cfg, im->image_bytes, im->source, im->err);
+	if (have_old)
 		image_info_release(&old);
-		return r;
-	}
-	return record_write(im->s, im->config_hex, keep, im->layers, im->nlayers, cfg,
-			    im->image_bytes, im->source, im->err);
+	if (r < 0)
+		return -1;
+	/* the record is in place: now move the name off any other image */
+	if (name && untag_others(im->s, name, im->config_hex, &e2) < 0)
+		nb_log(NB_LOG_WARN, "image %.12s imported, but another image keeps the name %s: %s",
+		       im->config_hex, name, e2.msg);
+	return 0;
 }
 
 int image_import(struct image_store *s, const char *src, const char *name, char id_out[65],
@@ -1480,7 +1535,11 @@ static int image_in_use(struct image_store *s, const char *id, char *who, size_t
 				continue;
 			if (strstr(text, id)) {
 				used = 1;
-				snprintf(who, whosz, "%s", de->d_name);
+				/* the services' config.json carries the VM's name */
+				json_t *o = json_loadb(text, len, 0, NULL);
+				const char *nm = json_string_value(json_object_get(o, "name"));
+				snprintf(who, whosz, "%.64s", nm && *nm ? nm : de->d_name);
+				json_decref(o);
 			}
 			free(text);
 		}

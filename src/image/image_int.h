@@ -69,6 +69,11 @@ struct layer_stats {
 int layer_unpack(int fd, int dirfd, enum layer_mode mode, const struct layer_limits *lim,
 		 const char *what, struct layer_stats *st, struct nb_error *err);
 
+/* Enable the gzip, zstd and xz decompressors on the reader @a (struct
+ * archive *). Returns -1 if any of them would need an external program. */
+struct archive;
+int layer_enable_filters(struct archive *a);
+
 /* Write the directory tree at @src_path as an uncompressed tar to @out_fd.
  * Regular files, directories and symlinks only: device nodes, FIFOs and
  * sockets are refused with an error naming them. Hardlinked files are

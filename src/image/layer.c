@@ -489,6 +489,16 @@ out:
 	return rc;
 }
 
+int layer_enable_filters(struct archive *a)
+{
+	/* ARCHIVE_WARN means "would run an external program": refused */
+	if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+	    archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+	    archive_read_support_filter_xz(a) != ARCHIVE_OK)
+		return -1;
+	return 0;
+}
+
 int layer_unpack(int fd, int dirfd, enum layer_mode mode, const struct layer_limits *lim,
 		 const char *what, struct layer_stats *st, struct nb_error *err)
 {
@@ -510,11 +520,11 @@ int layer_unpack(int fd, int dirfd, enum layer_mode mode, const struct layer_lim
 		nb_error_set(err, NB_ERESOURCE, "%s: out of memory", what);
 		goto out;
 	}
-	/* Only built-in decompressors: a filter that would need an external
-	 * program (ARCHIVE_WARN) is not enabled. */
-	archive_read_support_filter_gzip(c->raw);
-	archive_read_support_filter_zstd(c->raw);
-	archive_read_support_filter_xz(c->raw);
+	if (layer_enable_filters(c->raw) < 0) {
+		nb_error_set(err, NB_EINTERNAL,
+			     "%s: libarchive lacks built-in gzip/zstd/xz support", what);
+		goto out;
+	}
 	archive_read_support_format_raw(c->raw);
 	archive_read_support_format_tar(tar);
 	if (archive_read_open(c->raw, c, NULL, fd_read, NULL) != ARCHIVE_OK) {
@@ -749,9 +759,14 @@ static int pack_walk(struct pack *p, int dfd, size_t plen, int depth)
 					     rel, (unsigned long long)p->lim->max_bytes);
 				goto out;
 			}
-			int fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0) {
-				nb_error_sys(p->err, errno, "'%.200s'", rel);
+			int fd =
+			    openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+			struct stat fst;
+			if (fd < 0 || fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode)) {
+				if (fd >= 0)
+					close(fd);
+				nb_error_set(p->err, NB_EINVAL, "'%.200s' changed while being read",
+					     rel);
 				goto out;
 			}
 			archive_entry_set_filetype(e, AE_IFREG);

@@ -172,11 +172,12 @@ void ctl_stop(struct ctl *c)
 		return;
 	if (c->d) {
 		/* let responses in flight reach their clients: wait up to 200 ms
-		 * for open connections to end */
-		for (int i = 0, idle = 0; i < 200 && idle < 3; i++) {
+		 * for open connections to end (none open: stop at once) */
+		for (int i = 0; i < 200; i++) {
 			const union MHD_DaemonInfo *info =
 			    c->mhd.get_daemon_info(c->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-			idle = (!info || !info->num_connections) ? idle + 1 : 0;
+			if (!info || !info->num_connections)
+				break;
 			usleep(1000);
 		}
 		c->mhd.stop_daemon(c->d);

@@ -46,7 +46,6 @@
 #define NET_MAX_MMSG	 1024 /* sendmmsg/recvmmsg vlen cap */
 #define NET_UDP_PEERS	 64   /* remembered senders of a published UDP socket */
 #define NET_MAX_BACKLOG	 4096
-#define NET_PREFIX_LEN	 19   /* "nubis-" + 12 hex + "/" */
 #define NET_MAX_INFLIGHT 4096 /* files in SCM_RIGHTS messages not yet received */
 
 #ifndef SO_RCVTIMEO_NEW
@@ -67,7 +66,10 @@ struct svc_net {
 	unsigned refs; /* atomic: the VM + each socket */
 	pthread_mutex_t lock;
 	struct netpol pol;
-	char prefix[NET_PREFIX_LEN + 1]; /* abstract Unix names of this VM */
+	/* Host abstract-name prefixes of this VM's Unix names: guest abstract
+	 * names, and guest path names when fs keeps no socket files. */
+	char prefix[32];
+	char pprefix[32];
 	struct nb_ratelimit rl;
 	struct net_inflight *inflight;
 	size_t ninflight;
@@ -86,7 +88,7 @@ struct net_sock {
 	socklen_t peerlen;
 	int64_t rcvtimeo_ns, sndtimeo_ns; /* 0: forever */
 	/* Published UDP: recent senders, who may get replies. */
-	struct netpol_addr peers[NET_UDP_PEERS];
+	struct netpol_addr *peers; /* NET_UDP_PEERS, allocated on first use */
 	unsigned npeers, peer_next;
 };
 
@@ -116,6 +118,7 @@ static void net_release(struct svc_file *f)
 	netpol_port_remove(&s->net->pol, s);
 	pthread_mutex_unlock(&s->net->lock);
 	net_put(s->net);
+	free(s->peers);
 	free(s);
 	f->priv = NULL;
 }
@@ -144,7 +147,9 @@ int svc_net_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_erro
 	net->rl = (struct nb_ratelimit)NB_RATELIMIT_INIT(10, 1000000000ull);
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = nb_now_ns() ^ ((uint64_t)(uintptr_t)net << 16);
-	snprintf(net->prefix, sizeof(net->prefix), "nubis-%012llx/",
+	snprintf(net->prefix, sizeof(net->prefix), "nubis-%012llx/a",
+		 (unsigned long long)(rnd & 0xffffffffffffull));
+	snprintf(net->pprefix, sizeof(net->pprefix), "nubis-%012llx/p",
 		 (unsigned long long)(rnd & 0xffffffffffffull));
 
 	for (size_t i = 0; i < cfg->npublish; i++) {
@@ -319,11 +324,22 @@ static void guest_view(struct net_sock *s, const struct sockaddr_storage *hs, so
 		gu->sun_family = AF_UNIX;
 		*glen = sizeof(sa_family_t);
 		if (hlen > sizeof(sa_family_t) && hlen <= sizeof(*hu) && hu->sun_path[0] == 0) {
-			size_t plen = strlen(s->net->prefix);
-			int n = netpol_unix_abstract_out(s->net->prefix, plen, hu->sun_path,
-							 hlen - sizeof(sa_family_t), gu->sun_path);
-			if (n >= 0)
+			size_t hl = hlen - sizeof(sa_family_t);
+			int n = netpol_unix_abstract_out(s->net->prefix, strlen(s->net->prefix),
+							 hu->sun_path, hl, gu->sun_path);
+			if (n >= 0) {
 				*glen = (socklen_t)(sizeof(sa_family_t) + (size_t)n);
+			} else {
+				/* A virtual path name: "\0" + pprefix + "/path". */
+				n = netpol_unix_abstract_out(s->net->pprefix,
+							     strlen(s->net->pprefix), hu->sun_path,
+							     hl, gu->sun_path);
+				if (n > 1 && (size_t)n < sizeof(gu->sun_path)) {
+					memmove(gu->sun_path, gu->sun_path + 1, (size_t)n - 1);
+					gu->sun_path[n - 1] = 0;
+					*glen = (socklen_t)(sizeof(sa_family_t) + (size_t)n);
+				}
+			}
 		}
 		return;
 	}
@@ -542,6 +558,13 @@ static int inet_bind(struct svc_file *f, struct net_sock *s, const struct netpol
 		int v = s->v6only;
 		setsockopt(f->host_fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
 	}
+	if (rule && s->proto == IPPROTO_TCP) {
+		/* A restarted service gets its published port back while old
+		 * connections are in TIME_WAIT (Linux never lets it share a
+		 * listening port this way). */
+		int one = 1;
+		setsockopt(f->host_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
 	if (bind(f->host_fd, (struct sockaddr *)&hs, hl) < 0) {
 		r = -errno;
 		goto out;
@@ -589,10 +612,14 @@ static int inet_autobind(struct svc_file *f, struct net_sock *s)
 	return r == -EINVAL ? 0 : r; /* bound meanwhile by another thread */
 }
 
-/* AF_UNIX guest address -> host address. For a path, resolves it in the
- * VM's filesystem: bind (@create) names "/proc/self/fd/DIR/NAME"; connect
- * opens the socket inode O_PATH|O_NOFOLLOW (a symlink planted by the guest
- * is refused) and names "/proc/self/fd/N". *@tmpfd: close after the call. */
+/* AF_UNIX guest address -> host address. Abstract names get the VM's
+ * prefix. A path, when fs keeps socket files (svc_fs_sock_path), is
+ * resolved in the VM's filesystem: bind (@create) names
+ * "/proc/self/fd/DIR/NAME"; connect opens the socket inode
+ * O_PATH|O_NOFOLLOW (a symlink planted by the guest is refused) and names
+ * "/proc/self/fd/N". Otherwise a path is a name in the VM's private
+ * abstract namespace ("\0nubis-ID/p/normalized/path"): no file appears,
+ * and no host socket file can be reached. *@tmpfd: close after the call. */
 static int unix_addr(struct svc_thread *t, struct net_sock *s, const struct sockaddr_storage *gs,
 		     socklen_t glen, bool create, struct sockaddr_un *hu, socklen_t *hlen,
 		     int *tmpfd)
@@ -623,8 +650,21 @@ static int unix_addr(struct svc_thread *t, struct net_sock *s, const struct sock
 	size_t n = strnlen(gu->sun_path, plen);
 	memcpy(path, gu->sun_path, n);
 	path[n] = 0;
-	if (!svc_fs_sock_path)
-		return -EOPNOTSUPP;
+	if (!svc_fs_sock_path) {
+		char norm[sizeof(gu->sun_path)];
+		int k = netpol_unix_path_norm(path, n, norm, sizeof(norm));
+		if (k < 0)
+			return k;
+		char g[sizeof(gu->sun_path) + 1];
+		g[0] = 0; /* as an abstract name of the path namespace */
+		memcpy(g + 1, norm, (size_t)k);
+		k = netpol_unix_abstract_in(s->net->pprefix, strlen(s->net->pprefix), g,
+					    (size_t)k + 1, hu->sun_path);
+		if (k < 0)
+			return k;
+		*hlen = (socklen_t)(sizeof(sa_family_t) + (size_t)k);
+		return 0;
+	}
 	int dirfd = -1;
 	int r = svc_fs_sock_path(svc_thread_vm(t), path, create, &dirfd, name, sizeof(name));
 	if (r < 0)
@@ -806,6 +846,21 @@ static long sys_accept4(struct svc_thread *t, const uint64_t a[6])
 
 /* ---- connect --------------------------------------------------------------- */
 
+/* A guest destination address: like netpol_parse(), and an IPv6 datagram
+ * socket also takes an AF_INET address (as Linux does, unless V6ONLY). */
+static int dest_parse(struct net_sock *s, const struct sockaddr_storage *gs, socklen_t glen,
+		      struct netpol_addr *dst)
+{
+	int r = netpol_parse(gs, glen, s->domain, dst);
+	if (r == -EAFNOSUPPORT && s->domain == AF_INET6 && s->type == SOCK_DGRAM &&
+	    gs->ss_family == AF_INET) {
+		r = netpol_parse(gs, glen, AF_INET, dst);
+		if (r == 0 && s->v6only)
+			r = -ENETUNREACH;
+	}
+	return r;
+}
+
 /* Where a guest inet destination goes: 0 with *@hs set, or -errno. */
 static int inet_route(struct svc_file *f, struct net_sock *s, const struct netpol_addr *dst,
 		      struct sockaddr_storage *hs, socklen_t *hl, const char *what)
@@ -858,7 +913,7 @@ static long sys_connect(struct svc_thread *t, const uint64_t a[6])
 			goto out;
 	} else {
 		struct netpol_addr dst;
-		r = netpol_parse(&gs, glen, s->domain, &dst);
+		r = dest_parse(s, &gs, glen, &dst);
 		if (r == 1) { /* AF_UNSPEC: dissolve the association */
 			memset(&hs, 0, sizeof(hs));
 			hs.ss_family = AF_UNSPEC;
@@ -908,7 +963,7 @@ static long sys_connect(struct svc_thread *t, const uint64_t a[6])
 		s->peerlen = glen;
 		if (s->domain != AF_UNIX) {
 			struct netpol_addr dst;
-			if (netpol_parse(&gs, glen, s->domain, &dst) == 0)
+			if (dest_parse(s, &gs, glen, &dst) == 0)
 				netpol_to_sockaddr(&dst, s->domain, &s->peer, &s->peerlen);
 		}
 		pthread_mutex_unlock(&s->net->lock);
@@ -1059,10 +1114,22 @@ out:
 	pthread_mutex_unlock(&net->lock);
 }
 
-static bool same_file(int a, int b)
+/* Whether host fds @a and @b (same device and inode) are one open file.
+ * kcmp() would say it exactly but is outside the monitor's seccomp
+ * profile; a socket has a single open file, a pipe end is told by its
+ * access mode, other files by access mode, status flags and offset. */
+static bool same_file(int a, int b, const struct stat *st)
 {
-	long r = syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, a, b);
-	return r == 0 || (r < 0 && (errno == ENOSYS || errno == EPERM));
+	int fa = fcntl(a, F_GETFL), fb = fcntl(b, F_GETFL);
+	if (fa < 0 || fb < 0)
+		return false;
+	if (S_ISSOCK(st->st_mode))
+		return true;
+	if ((fa & O_ACCMODE) != (fb & O_ACCMODE))
+		return false;
+	if (S_ISFIFO(st->st_mode))
+		return true;
+	return fa == fb && lseek(a, 0, SEEK_CUR) == lseek(b, 0, SEEK_CUR);
 }
 
 /* A host fd received in SCM_RIGHTS (taken over) as a guest file: the
@@ -1079,7 +1146,8 @@ static int received_fd(struct svc_thread *t, struct svc_net *net, int hfd, bool 
 	pthread_mutex_lock(&net->lock);
 	for (size_t i = 0; i < net->ninflight; i++) {
 		struct net_inflight *e = &net->inflight[i];
-		if (e->dev != st.st_dev || e->ino != st.st_ino || !same_file(e->f->host_fd, hfd))
+		if (e->dev != st.st_dev || e->ino != st.st_ino ||
+		    !same_file(e->f->host_fd, hfd, &st))
 			continue;
 		f = e->f;
 		svc_file_get(f);
@@ -1252,7 +1320,7 @@ static long do_send(struct svc_thread *t, struct svc_file *f, struct net_sock *s
 				return r;
 		} else if (s->type == SOCK_DGRAM) {
 			struct netpol_addr dst;
-			r = netpol_parse(&gs, glen, s->domain, &dst);
+			r = dest_parse(s, &gs, glen, &dst);
 			if (r == 1)
 				r = -EINVAL;
 			if (r < 0)
@@ -1328,6 +1396,8 @@ static void note_peer(struct net_sock *s, const struct sockaddr_storage *hs, soc
 	for (unsigned i = 0; i < s->npeers; i++)
 		if (netpol_addr_eq(&s->peers[i], &a))
 			goto out;
+	if (!s->peers && !(s->peers = calloc(NET_UDP_PEERS, sizeof(*s->peers))))
+		goto out;
 	s->peers[s->peer_next] = a;
 	s->peer_next = (s->peer_next + 1) % NET_UDP_PEERS;
 	if (s->npeers < NET_UDP_PEERS)

@@ -486,3 +486,41 @@ int netpol_unix_abstract_out(const char *prefix, size_t plen, const char *hname,
 	memcpy(out + 1, hname + 1 + plen, hlen - 1 - plen);
 	return (int)(hlen - plen);
 }
+
+int netpol_unix_path_norm(const char *in, size_t inlen, char *out, size_t cap)
+{
+	size_t o = 0, i = 0;
+	if (inlen == 0 || in[0] == 0)
+		return -ENOENT;
+	if (cap < 2)
+		return -ENAMETOOLONG;
+	out[o++] = '/';
+	while (i < inlen && in[i]) {
+		while (i < inlen && in[i] == '/')
+			i++;
+		size_t st = i;
+		while (i < inlen && in[i] && in[i] != '/')
+			i++;
+		size_t n = i - st;
+		if (n == 0 || (n == 1 && in[st] == '.'))
+			continue;
+		if (n == 2 && in[st] == '.' && in[st + 1] == '.') {
+			while (o > 1 && out[o - 1] != '/')
+				o--;
+			if (o > 1)
+				o--; /* the '/' before it */
+			continue;
+		}
+		if (o > 1) {
+			if (o + 1 >= cap)
+				return -ENAMETOOLONG;
+			out[o++] = '/';
+		}
+		if (o + n >= cap)
+			return -ENAMETOOLONG;
+		memcpy(out + o, in + st, n);
+		o += n;
+	}
+	out[o] = 0;
+	return (int)o;
+}

@@ -151,4 +151,10 @@ int netpol_unix_abstract_in(const char *prefix, size_t plen, const char *gname, 
 int netpol_unix_abstract_out(const char *prefix, size_t plen, const char *hname, size_t hlen,
 			     char *out);
 
+/* Lexical normalization of a Unix socket path: "//" and "/./" collapse,
+ * ".." drops a component (never above "/"), a relative path is taken from
+ * "/". Writes at most @cap bytes with the NUL; the length or -ENAMETOOLONG
+ * (-ENOENT for ""). */
+int netpol_unix_path_norm(const char *in, size_t inlen, char *out, size_t cap);
+
 #endif

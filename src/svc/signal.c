@@ -495,6 +495,17 @@ static long suspend(struct svc_thread *t, uint64_t mask)
 	return -EINTR;
 }
 
+void svc_sigmask_swap(struct svc_thread *t, uint64_t set)
+{
+	pthread_mutex_lock(&t->vm->lock);
+	if (!t->restore_mask) {
+		t->saved_mask = t->sigmask;
+		t->restore_mask = true;
+	}
+	t->sigmask = set & ~SVC_UNBLOCKABLE;
+	pthread_mutex_unlock(&t->vm->lock);
+}
+
 static long sys_rt_sigsuspend(struct svc_thread *t, const uint64_t a[6])
 {
 	uint64_t mask;

@@ -147,6 +147,11 @@ int svc_wait_fds(struct svc_thread *t, struct pollfd *fds, unsigned n, int64_t t
 int svc_sleep(struct svc_thread *t, uint64_t ns, uint64_t *left);
 /* Raise @sig for thread @t (e.g. SIGPIPE from a write to a closed pipe). */
 void svc_signal_thread(struct svc_thread *t, int sig);
+/* For ppoll/pselect6/epoll_pwait with a sigmask: make *@set (a 64-bit guest
+ * sigset) @t's signal mask for the rest of the call; the old mask comes back
+ * when the call returns (after a signal it interrupted was delivered, as
+ * Linux does). Call before svc_wait_fds(). (Added by core, 15:20 UTC.) */
+void svc_sigmask_swap(struct svc_thread *t, uint64_t set);
 
 /* ---- file descriptors (fs: fdtab.c) ----------------------------------- */
 
@@ -198,6 +203,14 @@ void svc_fs_fini(struct svc_vm *vm);
 /* Open @path (resolved in the VM's root, following symlinks) for execution:
  * a host fd (O_RDONLY|O_CLOEXEC) or -errno. */
 int svc_fs_open_exec(struct svc_vm *vm, const char *path);
+/* Resolve guest path @path (relative to the VM's cwd) inside the VM's root
+ * for an AF_UNIX socket: *@dirfd = host directory fd (O_PATH; the caller
+ * closes) of the layer where the last component lives (@create: the
+ * writable layer, parents copied up; the name must not exist) and @name =
+ * the last component (NUL-terminated, at most @cap bytes). Returns 0 or
+ * -errno (ENOENT, ENOTDIR, EROFS, EADDRINUSE, ECONNREFUSED, ENAMETOOLONG). */
+int svc_fs_sock_path(struct svc_vm *vm, const char *path, bool create, int *dirfd, char *name,
+		     size_t cap);
 int svc_net_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_error *err);
 void svc_net_fini(struct svc_vm *vm);
 

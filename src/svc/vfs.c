@@ -438,12 +438,17 @@ static int synth_content(struct vfs *v, const struct node *n, char **data, size_
 			return -ENOENT;
 		return v->proc.self_file(v->proc.ctx, proc_self_files[n->sarg], data, len);
 	}
+	const char *name = proc_files[n->sarg];
+	if (v->proc.proc_file) {
+		int r = v->proc.proc_file(v->proc.ctx, name, data, len);
+		if (r != -ENOENT)
+			return r;
+	}
 	size_t cap = 256, l = 0;
 	char *b = malloc(cap);
 	if (!b)
 		return -ENOMEM;
 	int err = 0;
-	const char *name = proc_files[n->sarg];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (!strcmp(name, "cpuinfo")) {
 		for (long i = 0; i < ncpu && !err; i++)
@@ -1385,9 +1390,20 @@ long vfs_getdents(struct vfs *v, struct vfs_file *f, uint64_t *pos, void *buf, s
 	if (f->type != VFS_FT_DIR)
 		return -ENOTDIR;
 	if (!f->ents || *pos == 0) {
+		/* The directory is found again by its canonical path (an open
+		 * directory holds one host fd, not one per layer). Gone: empty. */
 		struct vfs_dents *d;
-		int err =
-		    list_dir(v, f->mnt, (enum synth)f->synth, f->dirfds, f->ndirfds, f->path, &d);
+		struct loc *L = malloc(sizeof(*L));
+		if (!L)
+			return -ENOMEM;
+		int err = resolve(v, f->path, R_FOLLOW, L);
+		if (!err && L->found && S_ISDIR(L->st.st_mode))
+			err = list_dir(v, L->ent->mnt, L->ent->sy, L->ent->fd, L->ent->nfd, f->path,
+				       &d);
+		else if (!err || err == -ENOENT || err == -ENOTDIR)
+			err = list_dir(v, f->mnt, SY_NONE, NULL, 0, f->path, &d);
+		loc_release(L); /* idempotent: also after a failed resolve */
+		free(L);
 		if (err)
 			return err;
 		dents_free(f->ents);
@@ -1568,6 +1584,28 @@ int vfs_create(const struct vfs_config *cfg, struct vfs **out, struct nb_error *
 	if (v->has_upper)
 		for (size_t i = 0; i < cfg->nvolumes; i++)
 			mkdir_p(v, cfg->volumes[i].guest_dir); /* best effort: listed anyway */
+	/* A mount point below a symlink of the image (/var/run -> /run) is
+	 * matched at its canonical path, where lookups arrive. */
+	for (unsigned i = 1; i < v->nmnts; i++) {
+		struct vfs_mnt *m = &v->mnts[i];
+		char *slash = strrchr(m->guest, '/');
+		if (m->kind != MNT_VOL || slash == m->guest)
+			continue;
+		char parent[VFS_PATH_MAX], canon[VFS_PATH_MAX];
+		memcpy(parent, m->guest, (size_t)(slash - m->guest));
+		parent[slash - m->guest] = 0;
+		if (vfs_realdir(v, parent, canon) < 0 || !strcmp(canon, parent))
+			continue;
+		size_t cl = strlen(canon), bl = strlen(slash);
+		char *g = cl + bl < VFS_PATH_MAX ? malloc(cl + bl + 1) : NULL;
+		if (!g)
+			continue;
+		memcpy(g, canon, cl);
+		memcpy(g + (cl == 1 ? 0 : cl), slash, bl + 1);
+		free(m->guest);
+		m->guest = g;
+		m->glen = strlen(g);
+	}
 	*out = v;
 	return 0;
 fail:
@@ -1600,10 +1638,6 @@ void vfs_file_destroy(struct vfs_file *f)
 {
 	if (!f)
 		return;
-	for (unsigned i = 0; i < f->ndirfds; i++)
-		if (f->dirfds[i] >= 0)
-			close(f->dirfds[i]);
-	free(f->dirfds);
 	free(f->path);
 	dents_free(f->ents);
 	free(f);
@@ -1789,22 +1823,6 @@ static int open_once(struct vfs *v, const char *path, int flags, mode_t mode, st
 		}
 		if ((err = file_new(L, VFS_FT_DIR, false, out)))
 			goto out;
-		struct vfs_file *f = *out;
-		f->dirfds = malloc(L->ent->nfd * sizeof(int));
-		if (!f->dirfds) {
-			vfs_file_destroy(f);
-			err = -ENOMEM;
-			goto out;
-		}
-		f->ndirfds = L->ent->nfd;
-		for (unsigned i = 0; i < L->ent->nfd; i++) {
-			int s = L->ent->fd[i];
-			if (s >= 0 && L->ent->borrowed)
-				s = fcntl(s, F_DUPFD_CLOEXEC, 0);
-			f->dirfds[i] = s;
-			if (!L->ent->borrowed)
-				L->ent->fd[i] = -1;
-		}
 		goto out;
 	}
 	if (flags & O_DIRECTORY) {
@@ -2570,4 +2588,55 @@ int vfs_sync(struct vfs *v)
 		if (v->mnts[i].kind == MNT_VOL && !v->mnts[i].ro)
 			syncfs(v->mnts[i].root);
 	return 0;
+}
+
+int vfs_sock_path(struct vfs *v, const char *path, bool create, int *dirfd, char *name, size_t cap)
+{
+	struct loc *L;
+	int err = lookup(v, path, create ? 0 : R_FOLLOW, &L);
+	if (err)
+		return err;
+	if (!L->has_parent || L->dir->sy != SY_NONE) {
+		err = create ? (L->found ? -EADDRINUSE : -EACCES) : -ECONNREFUSED;
+		goto out;
+	}
+	if (strlen(L->name) + 1 > cap) {
+		err = -ENAMETOOLONG;
+		goto out;
+	}
+	int layer;
+	if (create) {
+		if (L->found) {
+			err = -EADDRINUSE;
+			goto out;
+		}
+		if (is_wh(L->name)) {
+			err = -EINVAL;
+			goto out;
+		}
+		if ((err = copy_up_dir(v, L->dir)))
+			goto out;
+		if (v->mnts[L->dir->mnt].kind == MNT_UNION)
+			unwhiteout(L->dir->fd[0], L->name);
+		layer = 0;
+	} else {
+		if (!L->found) {
+			err = -ENOENT;
+			goto out;
+		}
+		if (!S_ISSOCK(L->st.st_mode)) {
+			err = -ECONNREFUSED;
+			goto out;
+		}
+		layer = L->ent->top;
+	}
+	*dirfd = fcntl(L->dir->fd[layer], F_DUPFD_CLOEXEC, 0);
+	if (*dirfd < 0) {
+		err = -errno;
+		goto out;
+	}
+	memcpy(name, L->name, strlen(L->name) + 1);
+out:
+	loc_free(L);
+	return err;
 }

@@ -15,6 +15,7 @@ From the command line:
     mkimage.py oci-tar SRC_DIR OUT.tar [...]
     mkimage.py docker SRC_DIR OUT.tar [--name N] [--new-format]
     mkimage.py tar  SRC_DIR OUT.tar[.gz]
+    mkimage.py hostile NAME|list OUT_DIR   (an OCI layout whose layer is a hostile sample)
 
 Everything is deterministic (fixed mtimes, sorted entries), so the same
 input gives the same digests.
@@ -211,6 +212,7 @@ def _append(tar_data, entries):
     extra = tar_bytes(entries)
     # strip the end-of-archive blocks of the first tar
     with tarfile.open(fileobj=io.BytesIO(tar_data)) as tf:
+        tf.getmembers()  # read to the end-of-archive marker
         end = tf.offset
     return tar_data[:end] + extra
 
@@ -275,10 +277,40 @@ def docker_save(out_tar, layers, config=None, repotags=("test:latest",), new_for
     return {"config": cfg_hex, "id": cfg_hex, "diff_ids": diff_ids}
 
 
+# ---- hostile samples ------------------------------------------------------
+
+def hostile_layers(outside="/tmp/nubis-outside"):
+    """Named hostile layer tars (uncompressed) that an import must refuse.
+    `outside` is a host directory the entries aim at."""
+    return {
+        "dotdot": tar_bytes([entry("../../outside/x", data=b"x")]),
+        "absolute": tar_bytes([entry(outside + "/x", data=b"x")]),
+        "symlink-write-through": tar_bytes([entry("a", "symlink", target=outside),
+                                            entry("a/x", data=b"pwned")]),
+        "symlink-dir-through": tar_bytes([entry("a", "symlink", target="../.."),
+                                          entry("a/etc", "dir")]),
+        "hardlink-absolute": tar_bytes([entry("h", "hardlink", target="/etc/passwd")]),
+        "hardlink-dotdot": tar_bytes([entry("h", "hardlink", target="../../etc/passwd")]),
+        "hardlink-forward": tar_bytes([entry("h", "hardlink", target="later"),
+                                       entry("later", data=b"x")]),
+        "hardlink-through-symlink": tar_bytes([entry("l", "symlink", target="/"),
+                                               entry("h", "hardlink", target="l/etc/passwd")]),
+        "file-over-dir": tar_bytes([entry("d", "dir"), entry("d/x", data=b"1"),
+                                    entry("d", data=b"2")]),
+        "long-component": tar_bytes([entry("a" * 300, data=b"x")]),
+        "long-path": tar_bytes([entry("/".join(["b" * 200] * 25), data=b"x")]),
+        "claims-1tib": tar_bytes([entry("huge", data=b"x" * 10, size=1 << 40)]),
+        "truncated": tar_bytes([entry("f", data=b"y" * 100000)])[:50000],
+        "not-a-tar": b"\x01garbage" * 100,
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("kind", choices=["oci", "oci-tar", "docker", "tar"])
+    ap.add_argument("kind", choices=["oci", "oci-tar", "docker", "tar", "hostile"],
+                    help="hostile: SRC is a sample name from hostile_layers() "
+                    "(or 'list'), OUT an OCI layout dir")
     ap.add_argument("src")
     ap.add_argument("out")
     ap.add_argument("--name")
@@ -301,6 +333,14 @@ def main():
         cfg["WorkingDir"] = a.workdir
     if a.expose:
         cfg["ExposedPorts"] = {f"{p}/tcp": {} for p in a.expose}
+    if a.kind == "hostile":
+        samples = hostile_layers()
+        if a.src == "list":
+            print("\n".join(samples))
+            return
+        info = oci_layout(a.out, [samples[a.src]], a.compress)
+        print(json.dumps(info))
+        return
     layer = dir_tar(a.src)
     if a.kind == "oci":
         info = oci_layout(a.out, [layer], a.compress, cfg, a.name)

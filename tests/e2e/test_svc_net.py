@@ -126,7 +126,7 @@ def echo_roundtrip(family, addr, port, payload: bytes) -> bytes:
 
 # ---- inside one VM ---------------------------------------------------------
 
-@pytest.mark.parametrize("mode", ["loopback", "unix", "sigpipe", "sockopt", "hostile"])
+@pytest.mark.parametrize("mode", ["loopback", "threads", "unix", "sigpipe", "sockopt", "hostile"])
 def test_in_vm(rootfs, mode):
     args = [mode, "vm"] if mode == "sockopt" else [mode]
     rc, out, err = svc_run(rootfs, [], args)
@@ -238,6 +238,39 @@ def test_allow_connect(rootfs):
         assert srv.accepted == 1
     finally:
         srv.close()
+
+
+def test_allow_connect_udp(rootfs):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+
+        def echo():
+            data, src = u.recvfrom(100)
+            u.sendto(data.upper(), src)
+
+        t = threading.Thread(target=echo, daemon=True)
+        t.start()
+        rc, out, err = svc_run(rootfs, ["--allow-connect", f"127.0.0.1:{port}/udp"],
+                               ["client", "127.0.0.1", port, "dgram", "udp"])
+        assert rc == 0, out + err
+        assert kv(out)["reply"] == "DGRAM", out
+
+
+def test_publish_udp_v6(rootfs):
+    hp = free_port(socket.SOCK_DGRAM, socket.AF_INET6)
+    g = Guest(rootfs, ["--publish", f"[::1]:{hp}:53/udp"], ["udp-echo", "53", "v6", "1"])
+    try:
+        g.wait_line("listening=")
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as c:
+            c.settimeout(10)
+            c.sendto(b"six", ("::1", hp))
+            data, src = c.recvfrom(100)
+            assert data == b"six" and src[1] == hp
+        rc, out, err = g.finish()
+    finally:
+        g.kill()
+    assert rc == 0, out + err
 
 
 def test_denied_destinations(rootfs):

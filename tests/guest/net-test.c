@@ -18,6 +18,8 @@
  *   net-test sigpipe                    EPIPE with SIGPIPE, and MSG_NOSIGNAL
  *   net-test sockopt [vm]               vetted/refused options, SO_RCVTIMEO
  *   net-test hostile                    garbage pointers, lengths, msghdrs, cmsgs
+ *   net-test threads                    blocking TCP between two threads; a
+ *                                       blocked accept/recv interrupted by a signal
  *   net-test hold PORT                  listen on PORT, print the real port
  *                                       the guest sees, sleep until killed
  *
@@ -32,6 +34,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -247,6 +250,12 @@ static int do_client(int argc, char **argv)
 		return 1;
 	}
 	printf("connect=ok\n");
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof(peer);
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) == 0)
+		printf("peer=%s\n", addrstr(&peer));
+	else
+		printf("peer=%s\n", errname(errno));
 	if (write_all(fd, argv[4], strlen(argv[4])) < 0) {
 		printf("write=%s\n", errname(errno));
 		return 1;
@@ -262,10 +271,6 @@ static int do_client(int argc, char **argv)
 	}
 	buf[got] = 0;
 	printf("reply=%s\n", buf);
-	struct sockaddr_storage peer;
-	socklen_t pl = sizeof(peer);
-	if (getpeername(fd, (struct sockaddr *)&peer, &pl) == 0)
-		printf("peer=%s\n", addrstr(&peer));
 	close(fd);
 	return 0;
 }
@@ -438,6 +443,29 @@ static void loop_udp(int fam, const char *ip, int port)
 			    .msg_iovlen = 2};
 	CHECK(recvmsg(s, &mh, 0) == 6 && memcmp(p1, "ab", 2) == 0 && memcmp(p2, "cdef", 4) == 0);
 	CHECK(port_of(&from) == port_of(&me));
+	/* sendmmsg/recvmmsg: three datagrams. */
+	struct mmsghdr mm[3];
+	struct iovec mi[3];
+	char mb[3][8];
+	memset(mm, 0, sizeof(mm));
+	for (int i = 0; i < 3; i++) {
+		snprintf(mb[i], sizeof(mb[i]), "m%d", i);
+		mi[i] = (struct iovec){mb[i], 2};
+		mm[i].msg_hdr.msg_iov = &mi[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_name = &ss;
+		mm[i].msg_hdr.msg_namelen = len;
+	}
+	CHECK(sendmmsg(c, mm, 3, 0) == 3);
+	memset(mb, 0, sizeof(mb));
+	for (int i = 0; i < 3; i++) {
+		mi[i] = (struct iovec){mb[i], sizeof(mb[i])};
+		mm[i].msg_hdr.msg_name = NULL;
+		mm[i].msg_hdr.msg_namelen = 0;
+	}
+	struct timespec to = {2, 0};
+	CHECK(recvmmsg(s, mm, 3, MSG_WAITFORONE, &to) >= 1);
+	CHECK(mm[0].msg_len == 2 && memcmp(mb[0], "m0", 2) == 0);
 	close(s);
 	close(c);
 }
@@ -472,6 +500,81 @@ static int do_loopback(int base)
 	CHECK(bind(c, (struct sockaddr *)&ss, len) < 0 && errno == EADDRNOTAVAIL);
 	close(c);
 	printf("loopback=%s\n", failures ? "FAIL" : "ok");
+	return failures != 0;
+}
+
+/* ---- threads ---------------------------------------------------------------- */
+
+static volatile sig_atomic_t got_usr1;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	got_usr1++;
+}
+
+struct tsrv {
+	int lfd;
+	long echoed;
+	int accept_err; /* errno of the interrupted accept */
+};
+
+static void *tsrv_main(void *arg)
+{
+	struct tsrv *ts = arg;
+	int c = accept(ts->lfd, NULL, NULL);
+	if (c >= 0) {
+		char buf[4096];
+		ssize_t r;
+		while ((r = read(c, buf, sizeof(buf))) > 0) {
+			write_all(c, buf, (size_t)r);
+			ts->echoed += r;
+		}
+		close(c);
+	}
+	/* The second accept blocks until SIGUSR1 (no SA_RESTART): EINTR. */
+	c = accept(ts->lfd, NULL, NULL);
+	ts->accept_err = c < 0 ? errno : 0;
+	return NULL;
+}
+
+static int do_threads(void)
+{
+	struct sigaction sa = {.sa_handler = on_usr1}; /* no SA_RESTART */
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	struct tsrv ts = {.lfd = listener(AF_INET, SOCK_STREAM, 7600)};
+	CHECK(ts.lfd >= 0);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, tsrv_main, &ts) == 0);
+	struct sockaddr_storage ss;
+	socklen_t len = mkaddr("127.0.0.1", 7600, &ss);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(c, (struct sockaddr *)&ss, len) == 0);
+	char msg[50000], back[50000];
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (char)(i * 13);
+	CHECK(write_all(c, msg, sizeof(msg)) == (ssize_t)sizeof(msg));
+	CHECK(recv(c, back, sizeof(back), MSG_WAITALL) == (ssize_t)sizeof(back));
+	CHECK(memcmp(msg, back, sizeof(msg)) == 0);
+	close(c);
+	struct timespec d = {0, 100000000};
+	nanosleep(&d, NULL); /* let the server block in its second accept */
+	CHECK(pthread_kill(th, SIGUSR1) == 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	printf("echoed=%ld accept_after_signal=%s\n", ts.echoed,
+	       ts.accept_err ? errname(ts.accept_err) : "ok");
+	CHECK(ts.echoed == (long)sizeof(msg));
+	CHECK(ts.accept_err == EINTR && got_usr1 == 1);
+	/* A blocked recv in this thread, interrupted by an alarm. */
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	struct itimerval it = {.it_value = {0, 100000}};
+	CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+	char b;
+	errno = 0;
+	CHECK(recv(sv[0], &b, 1, 0) < 0 && errno == EINTR);
+	printf("threads=%s\n", failures ? "FAIL" : "ok");
 	return failures != 0;
 }
 
@@ -800,13 +903,15 @@ int main(int argc, char **argv)
 		return do_loopback(argc > 2 ? atoi(argv[2]) : 7000);
 	if (strcmp(m, "unix") == 0)
 		return do_unix();
+	if (strcmp(m, "threads") == 0)
+		return do_threads();
 	if (strcmp(m, "sigpipe") == 0)
 		return do_sigpipe();
 	if (strcmp(m, "sockopt") == 0)
 		return do_sockopt(argc > 2 && strcmp(argv[2], "vm") == 0);
 	if (strcmp(m, "hostile") == 0)
 		return do_hostile();
-	fprintf(stderr, "usage: net-test tcp-echo|udp-echo|client|try|hold|loopback|unix|sigpipe|"
+	fprintf(stderr, "usage: net-test tcp-echo|udp-echo|client|try|hold|loopback|threads|unix|sigpipe|"
 			"sockopt|hostile ...\n");
 	return 64;
 }

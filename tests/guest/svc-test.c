@@ -33,7 +33,9 @@
 #define FUTEX_PRIVATE_FLAG	  128
 #define FUTEX_CLOCK_REALTIME	  256
 #define FUTEX_BITSET_MATCH_ANY	  0xffffffff
+#define FUTEX_WAKE		  1
 #define FUTEX_WAIT_PRIVATE	  (FUTEX_WAIT | FUTEX_PRIVATE_FLAG)
+#define FUTEX_WAKE_PRIVATE	  (FUTEX_WAKE | FUTEX_PRIVATE_FLAG)
 #define FUTEX_WAKE_OP_PRIVATE	  (FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG)
 #define FUTEX_CMP_REQUEUE_PRIVATE (FUTEX_CMP_REQUEUE | FUTEX_PRIVATE_FLAG)
 #define FUTEX_WAIT_BITSET_PRIVATE (FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG)
@@ -202,7 +204,8 @@ static int t_mutex(int argc, char **argv)
 		CHECK(pthread_create(&th[p], NULL, producer, (void *)(intptr_t)(p * 100000)) == 0);
 	for (int i = 0; i < nt + 2; i++)
 		CHECK(pthread_join(th[i], NULL) == 0);
-	say("consumed=%ld expect=%ld", consumed_sum, expect);
+	say("consumed=%ld", consumed_sum);
+	say("expect=%ld", expect);
 	CHECK(consumed_sum == expect);
 	say("ms=%llu", (unsigned long long)((now_ns() - t0) / 1000000));
 	return 0;
@@ -760,7 +763,10 @@ static uint64_t rnd(void)
 	return rng_state = x;
 }
 
-static char scratch[8192];
+/* Pointers given to the calls point into the first 8 KiB of a buffer large
+ * enough that no clamped length (getrandom caps at 32 MiB) runs past it
+ * into the test's own heap, stacks or locks. */
+static char scratch[48 << 20];
 
 static int excluded(long nr)
 {
@@ -784,13 +790,15 @@ static uint64_t rarg(void)
 	case 0:
 		return rnd() % 16;
 	case 1:
-		return (uint64_t)(uintptr_t)(scratch + rnd() % (sizeof(scratch) - 64));
+		return (uint64_t)(uintptr_t)(scratch + rnd() % 8192);
 	case 2:
 		return rnd();
 	case 3:
 		return (uint64_t)-(int64_t)(rnd() % 4096);
 	default:
-		return rnd() & 0xffffffffull;
+		/* 32 random bits, but never an address inside guest memory: the
+		 * test must not corrupt its own heap, stack or locks */
+		return (rnd() & 0xffffffffull) | 0x100000000ull;
 	}
 }
 
@@ -845,6 +853,110 @@ static int t_info(int argc, char **argv)
 	return 0;
 }
 
+/* tick N MS: print tick=i every MS milliseconds (busy between prints) */
+static int t_tick(int argc, char **argv)
+{
+	int n = argc > 0 ? atoi(argv[0]) : 20, ms = argc > 1 ? atoi(argv[1]) : 50;
+	say("ready=1");
+	for (int i = 1; i <= n; i++) {
+		uint64_t t0 = now_ns();
+		volatile unsigned long spin = 0;
+		while (now_ns() - t0 < (uint64_t)ms * 1000000ull)
+			spin++;
+		struct timespec rt;
+		clock_gettime(CLOCK_MONOTONIC, &rt);
+		say("tick=%d t=%lld", i, (long long)rt.tv_sec * 1000 + rt.tv_nsec / 1000000);
+	}
+	return 0;
+}
+
+/* spinpair: A spins (no system calls) until B, which also only computes,
+ * sets a flag: with --cpus 1 this needs the monitor to time-slice vCPUs. */
+static atomic_int spin_flag;
+
+static void *spin_waiter(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&spin_flag, memory_order_relaxed))
+		__asm__ volatile("pause");
+	return NULL;
+}
+
+static void *spin_setter(void *arg)
+{
+	(void)arg;
+	volatile unsigned long x = 0;
+	for (unsigned long i = 0; i < 20000000ul; i++)
+		x += i;
+	atomic_store(&spin_flag, 1);
+	return NULL;
+}
+
+static int t_spinpair(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	pthread_t a, b;
+	uint64_t t0 = now_ns();
+	CHECK(pthread_create(&a, NULL, spin_waiter, NULL) == 0);
+	CHECK(pthread_create(&b, NULL, spin_setter, NULL) == 0);
+	CHECK(pthread_join(a, NULL) == 0);
+	CHECK(pthread_join(b, NULL) == 0);
+	say("ms=%llu", (unsigned long long)((now_ns() - t0) / 1000000));
+	say("ok=1");
+	return 0;
+}
+
+/* bench: per-operation costs of the core paths, in microseconds */
+static uint32_t pp_word;
+
+static void *pp_thread(void *arg)
+{
+	int n = (int)(intptr_t)arg;
+	for (int i = 0; i < n; i++) {
+		while (__atomic_load_n(&pp_word, __ATOMIC_SEQ_CST) != 1)
+			futex(&pp_word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+		__atomic_store_n(&pp_word, 0, __ATOMIC_SEQ_CST);
+		futex(&pp_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	}
+	return NULL;
+}
+
+static int t_bench(int argc, char **argv)
+{
+	int n = argc > 0 ? atoi(argv[0]) : 200;
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < n; i++)
+		syscall(SYS_getppid);
+	say("syscall_us=%.2f", (double)(now_ns() - t0) / 1e3 / n);
+	t0 = now_ns();
+	for (int i = 0; i < n / 4; i++) {
+		pthread_t th;
+		CHECK(pthread_create(&th, NULL, inc_thread, NULL) == 0);
+		CHECK(pthread_join(th, NULL) == 0);
+	}
+	say("thread_create_join_us=%.1f", (double)(now_ns() - t0) / 1e3 / (n / 4));
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, pp_thread, (void *)(intptr_t)n) == 0);
+	t0 = now_ns();
+	for (int i = 0; i < n; i++) {
+		__atomic_store_n(&pp_word, 1, __ATOMIC_SEQ_CST);
+		futex(&pp_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		while (__atomic_load_n(&pp_word, __ATOMIC_SEQ_CST) != 0)
+			futex(&pp_word, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
+	}
+	say("futex_roundtrip_us=%.1f", (double)(now_ns() - t0) / 1e3 / n);
+	CHECK(pthread_join(th, NULL) == 0);
+	set_handler(SIGUSR1, count_handler, 0);
+	t0 = now_ns();
+	for (int i = 0; i < n; i++)
+		raise(SIGUSR1);
+	say("signal_us=%.1f", (double)(now_ns() - t0) / 1e3 / n);
+	CHECK(hits == n);
+	say("ok=1");
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
@@ -869,6 +981,9 @@ static const struct {
     {"exit-thread", t_exit_thread},
     {"hammer", t_hammer},
     {"info", t_info},
+    {"tick", t_tick},
+    {"bench", t_bench},
+    {"spinpair", t_spinpair},
 };
 
 int main(int argc, char **argv)

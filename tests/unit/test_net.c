@@ -553,6 +553,10 @@ static void test_loopback_and_isolation(void **state)
 	assert_int_equal(src, gport(a, u2, SYS_getsockname));
 	assert_int_equal(sys(a, SYS_sendto, (uint64_t)u1, buf, 4, 0, from, 16), 4);
 	assert_int_equal(sys(a, SYS_recvfrom, (uint64_t)u2, buf, 16, 0, 0, 0), 4);
+	/* An IPv6 datagram socket takes an IPv4 destination too. */
+	long u6 = gsock(a, AF_INET6, SOCK_DGRAM);
+	assert_int_equal(gsendto(a, u6, "v4", "127.0.0.1", 5000), 2);
+	assert_int_equal(sys(a, SYS_recvfrom, (uint64_t)u1, buf, 16, 0, 0, 0), 2);
 	/* B cannot send to A's UDP port. */
 	long ub = gsock(b, AF_INET, SOCK_DGRAM);
 	assert_int_equal(gsendto(b, ub, "x", "127.0.0.1", host_port(a, u1)), -ENETUNREACH);
@@ -659,10 +663,35 @@ static void test_unix(void **state)
 	cm->cmsg_len = 1000;
 	assert_int_equal(sys(a, SYS_sendmsg, (uint64_t)s0, gput(a, &mh, sizeof(mh)), 0, 0, 0, 0),
 			 -EINVAL);
-	/* Without fs, path names are not available yet. */
+	/* Path names (fs keeps no socket files): a per-VM namespace. */
 	if (!svc_fs_sock_path) {
 		long p = gsock(a, AF_UNIX, SOCK_STREAM);
-		assert_int_equal(gunix_name(a, SYS_bind, p, "/tmp/x.sock", 12), -EOPNOTSUPP);
+		assert_int_equal(gunix_name(a, SYS_bind, p, "/run/app.sock", 14), 0);
+		assert_int_equal(sys(a, SYS_listen, (uint64_t)p, 4, 0, 0, 0, 0), 0);
+		long q = gsock(a, AF_UNIX, SOCK_STREAM);
+		assert_int_equal(gunix_name(a, SYS_connect, q, "/run/..//run/./app.sock", 24), 0);
+		long qb = gsock(b, AF_UNIX, SOCK_STREAM);
+		assert_int_equal(gunix_name(b, SYS_connect, qb, "/run/app.sock", 14),
+				 -ECONNREFUSED);
+		long d1 = gsock(a, AF_UNIX, SOCK_DGRAM), d2 = gsock(a, AF_UNIX, SOCK_DGRAM);
+		assert_int_equal(gunix_name(a, SYS_bind, d1, "/tmp/d1", 8), 0);
+		assert_int_equal(gunix_name(a, SYS_bind, d2, "/tmp/d2", 8), 0);
+		struct sockaddr_un to = {.sun_family = AF_UNIX, .sun_path = "/tmp/d1"};
+		assert_int_equal(sys(a, SYS_sendto, (uint64_t)d2, gput(a, "hi", 2), 2, 0,
+				     gput(a, &to, 2 + 8), 2 + 8),
+				 2);
+		uint32_t fl = sizeof(struct sockaddr_un);
+		uint64_t from = gput(a, NULL, fl), fla = gput(a, &fl, 4);
+		assert_int_equal(
+		    sys(a, SYS_recvfrom, (uint64_t)d1, gput(a, NULL, 8), 8, 0, from, fla), 2);
+		assert_int_equal(*(uint32_t *)gptr(a, fla), 2 + 8);
+		assert_string_equal((char *)gptr(a, from) + 2, "/tmp/d2");
+		char longp[120];
+		memset(longp, 'x', sizeof(longp));
+		longp[0] = '/';
+		assert_int_equal(
+		    gunix_name(a, SYS_bind, gsock(a, AF_UNIX, SOCK_STREAM), longp, 100),
+		    -ENAMETOOLONG);
 	}
 	(void)sa;
 	gvm_free(a);

@@ -339,7 +339,7 @@ static void test_decide(void **state)
 static void test_abstract(void **state)
 {
 	(void)state;
-	const char *pre = "nubis-0123456789ab/";
+	const char *pre = "nubis-0123456789ab/a";
 	size_t plen = strlen(pre);
 	char out[108], back[108];
 	char g[108];
@@ -354,7 +354,7 @@ static void test_abstract(void **state)
 	assert_memory_equal(back, g, 4);
 	/* Another VM's name (another prefix) is not ours. */
 	assert_int_equal(
-	    netpol_unix_abstract_out("nubis-ffffffffffff/", plen, out, (size_t)n, back), -1);
+	    netpol_unix_abstract_out("nubis-ffffffffffff/a", plen, out, (size_t)n, back), -1);
 	assert_int_equal(netpol_unix_abstract_out(pre, plen, "\0x", 2, back), -1);
 	assert_int_equal(netpol_unix_abstract_out(pre, plen, "/tmp/x", 6, back), -1);
 	/* Longest guest name that fits, and one byte more. */
@@ -366,6 +366,38 @@ static void test_abstract(void **state)
 	assert_int_equal(netpol_unix_abstract_in(pre, plen, g, 0, out), -ENAMETOOLONG);
 	/* Not abstract. */
 	assert_int_equal(netpol_unix_abstract_in(pre, plen, "/x", 2, out), -ENAMETOOLONG);
+}
+
+static void test_unix_path_norm(void **state)
+{
+	(void)state;
+	char out[108];
+	const char *cases[][2] = {
+	    {"/tmp/x.sock", "/tmp/x.sock"},
+	    {"//tmp///x", "/tmp/x"},
+	    {"/a/./b/", "/a/b"},
+	    {"/a/../../../b", "/b"},
+	    {"rel/sock", "/rel/sock"},
+	    {"/..", "/"},
+	    {"/a/b/..", "/a"},
+	    {".", "/"},
+	    {"/a/..b/c", "/a/..b/c"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = netpol_unix_path_norm(cases[i][0], strlen(cases[i][0]), out, sizeof(out));
+		assert_int_equal(n, (int)strlen(cases[i][1]));
+		assert_string_equal(out, cases[i][1]);
+	}
+	/* Not NUL-terminated within the length: stops at the length. */
+	assert_int_equal(netpol_unix_path_norm("/abcdef", 3, out, sizeof(out)), 3);
+	assert_string_equal(out, "/ab");
+	assert_int_equal(netpol_unix_path_norm("", 0, out, sizeof(out)), -ENOENT);
+	assert_int_equal(netpol_unix_path_norm("/abc", 4, out, 4), -ENAMETOOLONG);
+	assert_int_equal(netpol_unix_path_norm("/abc", 4, out, 5), 4);
+	char big[300];
+	memset(big, 'a', sizeof(big));
+	big[0] = '/';
+	assert_int_equal(netpol_unix_path_norm(big, sizeof(big), out, sizeof(out)), -ENAMETOOLONG);
 }
 
 /* Random bytes as guest sockaddrs: never a crash, and anything parsed
@@ -404,10 +436,11 @@ static void test_parse_fuzz(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_lengths), cmocka_unit_test(test_mapped),
-	    cmocka_unit_test(test_local),	  cmocka_unit_test(test_parse_options),
-	    cmocka_unit_test(test_ports),	  cmocka_unit_test(test_decide),
-	    cmocka_unit_test(test_abstract),	  cmocka_unit_test(test_parse_fuzz),
+	    cmocka_unit_test(test_parse_lengths),  cmocka_unit_test(test_mapped),
+	    cmocka_unit_test(test_local),	   cmocka_unit_test(test_parse_options),
+	    cmocka_unit_test(test_ports),	   cmocka_unit_test(test_decide),
+	    cmocka_unit_test(test_abstract),	   cmocka_unit_test(test_parse_fuzz),
+	    cmocka_unit_test(test_unix_path_norm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -319,6 +319,17 @@ static void test_listing(void **state)
 	expect_err(vfs_dir_seek(vf, 10000), EINVAL, "seek past end");
 	close(fd);
 	vfs_file_destroy(vf);
+	/* an open directory that is removed lists . and .. only */
+	fd = vfs_open(f->v, "/d", O_RDONLY | O_DIRECTORY, 0, &vf);
+	assert_true(fd >= 0);
+	assert_int_equal(vfs_unlink(f->v, "/d/old"), 0);
+	assert_int_equal(vfs_rmdir(f->v, "/d"), 0);
+	pos = 0;
+	r1 = vfs_getdents(f->v, vf, &pos, b1, sizeof(b1));
+	assert_int_equal(pos, 2);
+	assert_true(r1 > 0);
+	close(fd);
+	vfs_file_destroy(vf);
 }
 
 static void test_copy_up(void **state)
@@ -474,6 +485,14 @@ static void test_readonly(void **state)
 	expect_err(vfs_access(v, "/ro/v", W_OK, 0), EROFS, "access W_OK");
 	assert_int_equal(vfs_access(v, "/ro/v", R_OK, 0), 0);
 	expect_content(v, "/ro/v", "vol");
+	vfs_destroy(v);
+	/* a volume below a symlink of the image is found through the link */
+	hsymlink(f->lower1, "run", "/b");
+	struct vfs_volume under[] = {{f->vol, "/run/v", false}};
+	struct vfs_config c1 = {lowers, 2, f->upper, 0, under, 1};
+	assert_int_equal(vfs_create(&c1, &v, &err), 0);
+	expect_content(v, "/run/v/v", "vol");
+	expect_content(v, "/b/v/v", "vol");
 	vfs_destroy(v);
 	/* bad configurations are errors with a message, not crashes */
 	struct vfs_volume bad[] = {{f->vol, "relative", false}};
