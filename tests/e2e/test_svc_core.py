@@ -205,6 +205,21 @@ def test_fork_is_enosys_clone3_falls_back(rootfs, libc):
 
 # ------------------------------------------------------------ hostile guest
 
+@pytest.mark.parametrize("monitor", [BUILD / "nubis"] + (
+    [ASAN_BUILD / "nubis"] if (ASAN_BUILD / "nubis").exists() else []),
+    ids=lambda p: p.parent.name)
+def test_signal_storm_on_condvar_traffic(rootfs, libc, monitor):
+    """SIGUSR1 thrown at producer/consumer threads (and the process) while
+    they wait on futexes: interrupted waits restart, no wake-up is lost."""
+    env = dict(os.environ, ASAN_OPTIONS="abort_on_error=1:detect_leaks=0",
+               UBSAN_OPTIONS="halt_on_error=1")
+    st, out, err = svc(rootfs, libc, "sigstorm", 1500, monitor=monitor, env=env, timeout=180)
+    assert st == 0 and "ok=1" in out, f"status={st}\n{out}\n{err}"
+    kv = parse_kv(out)
+    assert kv["consumed"] == kv["expect"] and int(kv["hits"]) > 0
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+
+
 MONITORS = [BUILD / "nubis"] + ([ASAN_BUILD / "nubis"] if (ASAN_BUILD / "nubis").exists() else [])
 
 

@@ -870,6 +870,64 @@ static int t_tick(int argc, char **argv)
 	return 0;
 }
 
+/* sigstorm: producers/consumers on a mutex and condition variables while
+ * another thread throws SIGUSR1 at them (SA_RESTART handler) and at the
+ * process: no wake-up may be lost, no item lost or doubled. */
+static atomic_int storm_hits;
+static atomic_int storm_stop;
+
+static void storm_handler(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&storm_hits, 1);
+}
+
+static void *storm_thrower(void *arg)
+{
+	pthread_t *targets = arg;
+	unsigned x = 12345;
+	int sent = 0;
+	while (!atomic_load(&storm_stop)) {
+		x = x * 1103515245u + 12345u;
+		if (x % 5 == 0)
+			kill(getpid(), SIGUSR1);
+		else
+			pthread_kill(targets[(x >> 8) % 4], SIGUSR1);
+		sent++;
+		if (sent % 16 == 0)
+			sched_yield();
+	}
+	say("sent=%d", sent);
+	return NULL;
+}
+
+static int t_sigstorm(int argc, char **argv)
+{
+	iters = argc > 0 ? atoi(argv[0]) : 2000;
+	set_handler(SIGUSR1, storm_handler, SA_RESTART);
+	pthread_t th[4], thrower;
+	long expect = 0;
+	for (int p = 0; p < 2; p++)
+		for (int i = 1; i <= iters; i++)
+			expect += p * 100000 + i;
+	CHECK(pthread_create(&th[0], NULL, consumer, (void *)(intptr_t)iters) == 0);
+	CHECK(pthread_create(&th[1], NULL, consumer, (void *)(intptr_t)iters) == 0);
+	CHECK(pthread_create(&th[2], NULL, producer, (void *)(intptr_t)0) == 0);
+	CHECK(pthread_create(&th[3], NULL, producer, (void *)(intptr_t)100000) == 0);
+	CHECK(pthread_create(&thrower, NULL, storm_thrower, th) == 0);
+	for (int i = 0; i < 4; i++)
+		CHECK(pthread_join(th[i], NULL) == 0);
+	atomic_store(&storm_stop, 1);
+	CHECK(pthread_join(thrower, NULL) == 0);
+	say("hits=%d", atomic_load(&storm_hits));
+	say("consumed=%ld", consumed_sum);
+	say("expect=%ld", expect);
+	CHECK(consumed_sum == expect);
+	CHECK(atomic_load(&storm_hits) > 0);
+	say("ok=1");
+	return 0;
+}
+
 /* spinpair: A spins (no system calls) until B, which also only computes,
  * sets a flag: with --cpus 1 this needs the monitor to time-slice vCPUs. */
 static atomic_int spin_flag;
@@ -984,6 +1042,7 @@ static const struct {
     {"tick", t_tick},
     {"bench", t_bench},
     {"spinpair", t_spinpair},
+    {"sigstorm", t_sigstorm},
 };
 
 int main(int argc, char **argv)
