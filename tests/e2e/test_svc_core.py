@@ -165,6 +165,19 @@ def test_sigsegv_handler_siglongjmp(rootfs, libc):
     assert kv["caught"].startswith("3 addr=0x10")
 
 
+def test_faults_in_four_threads_at_once(rootfs, libc):
+    """Each vCPU has its own ring-0 stack and fault address: 4 threads x 200
+    page faults caught concurrently, each at its own address."""
+    kv = ok(rootfs, libc, "segv-threads")
+    assert kv["faults"] == "800"
+
+
+def test_memory_map_calls(rootfs, libc):
+    """mmap/munmap/MAP_FIXED_NOREPLACE/mremap/madvise/brk, private file
+    mappings, ENODEV for shared ones, ENOMEM beyond memory."""
+    ok(rootfs, libc, "mm")
+
+
 @pytest.mark.parametrize("cmd", ["badreturn", "badreturn2"])
 def test_rt_sigreturn_garbage_kills_guest_only(rootfs, libc, cmd):
     st, out, err = svc(rootfs, libc, cmd)
