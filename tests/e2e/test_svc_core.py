@@ -165,6 +165,19 @@ def test_sigsegv_handler_siglongjmp(rootfs, libc):
     assert kv["caught"].startswith("3 addr=0x10")
 
 
+def test_faults_in_four_threads_at_once(rootfs, libc):
+    """Each vCPU has its own ring-0 stack and fault address: 4 threads x 200
+    page faults caught concurrently, each at its own address."""
+    kv = ok(rootfs, libc, "segv-threads")
+    assert kv["faults"] == "800"
+
+
+def test_memory_map_calls(rootfs, libc):
+    """mmap/munmap/MAP_FIXED_NOREPLACE/mremap/madvise/brk, private file
+    mappings, ENODEV for shared ones, ENOMEM beyond memory."""
+    ok(rootfs, libc, "mm")
+
+
 @pytest.mark.parametrize("cmd", ["badreturn", "badreturn2"])
 def test_rt_sigreturn_garbage_kills_guest_only(rootfs, libc, cmd):
     st, out, err = svc(rootfs, libc, cmd)
@@ -204,6 +217,21 @@ def test_fork_is_enosys_clone3_falls_back(rootfs, libc):
 
 
 # ------------------------------------------------------------ hostile guest
+
+@pytest.mark.parametrize("monitor", [BUILD / "nubis"] + (
+    [ASAN_BUILD / "nubis"] if (ASAN_BUILD / "nubis").exists() else []),
+    ids=lambda p: p.parent.name)
+def test_signal_storm_on_condvar_traffic(rootfs, libc, monitor):
+    """SIGUSR1 thrown at producer/consumer threads (and the process) while
+    they wait on futexes: interrupted waits restart, no wake-up is lost."""
+    env = dict(os.environ, ASAN_OPTIONS="abort_on_error=1:detect_leaks=0",
+               UBSAN_OPTIONS="halt_on_error=1")
+    st, out, err = svc(rootfs, libc, "sigstorm", 1500, monitor=monitor, env=env, timeout=180)
+    assert st == 0 and "ok=1" in out, f"status={st}\n{out}\n{err}"
+    kv = parse_kv(out)
+    assert kv["consumed"] == kv["expect"] and int(kv["hits"]) > 0
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+
 
 MONITORS = [BUILD / "nubis"] + ([ASAN_BUILD / "nubis"] if (ASAN_BUILD / "nubis").exists() else [])
 

@@ -45,11 +45,25 @@ static void test_publish(void **state)
 	assert_int_equal(p.guest_port, 90);
 
 	static const char *const bad[] = {
-	    "",		     "80",	       ":80",		  "1.2.3.4:80",
-	    "1.2.3.4:0:80",  "1.2.3.4:80:0",   "1.2.3.4:80:65536", "1.2.3.4:80:80/sctp",
-	    "::1:80:80",     "[::1:80:80",     "[::1]80:80",	  "[1.2.3.4]:80:80",
-	    "host:80:80",    "1.2.3.4:-1:80",  "1.2.3.4:80:8x",	  "1.2.3.4:99999999999999999999:80",
-	    "999.1.1.1:1:1", "1.2.3.4:80:80/", "a:b:c:d",
+	    "",
+	    "80",
+	    ":80",
+	    "1.2.3.4:80",
+	    "1.2.3.4:0:80",
+	    "1.2.3.4:80:0",
+	    "1.2.3.4:80:65536",
+	    "1.2.3.4:80:80/sctp",
+	    "::1:80:80",
+	    "[::1:80:80",
+	    "[::1]80:80",
+	    "[1.2.3.4]:80:80",
+	    "host:80:80",
+	    "1.2.3.4:-1:80",
+	    "1.2.3.4:80:8x",
+	    "1.2.3.4:99999999999999999999:80",
+	    "999.1.1.1:1:1",
+	    "1.2.3.4:80:80/",
+	    "a:b:c:d",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_not_equal(svc_parse_publish(bad[i], &p), 0);
@@ -67,8 +81,9 @@ static void test_allow(void **state)
 	assert_int_equal(svc_parse_allow("[fe80::1]:22/tcp", &a), 0);
 	assert_int_equal(a.proto, IPPROTO_TCP);
 	assert_int_equal(((const struct sockaddr_in6 *)&a.addr)->sin6_family, AF_INET6);
-	static const char *const bad[] = {"", "10.0.0.1", "10.0.0.1:", "10.0.0.1:0", "[::1]",
-					  "::1:22", "x:1", "10.0.0.1:22/icmp", "10.0.0.1:70000"};
+	static const char *const bad[] = {
+	    "",	      "10.0.0.1", "10.0.0.1:",	      "10.0.0.1:0",    "[::1]",
+	    "::1:22", "x:1",	  "10.0.0.1:22/icmp", "10.0.0.1:70000"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_not_equal(svc_parse_allow(bad[i], &a), 0);
 }
@@ -86,7 +101,7 @@ static void test_volume(void **state)
 	assert_int_equal(svc_parse_volume("/srv/x:/var/lib/x:ro", &v, &st), 0);
 	assert_true(v.readonly);
 	free(st);
-	static const char *const bad[] = {"",	      "/a",	  "a:/b",    "/a:b",	  "/a:/",
+	static const char *const bad[] = {"",	      "/a",	  "a:/b",     "/a:b",	   "/a:/",
 					  "/a:/b:rx", "/a:/../b", "/a:/b/..", "/a:/b/../c"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		st = NULL;
