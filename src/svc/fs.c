@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../fnvm/path.h"
 #include "fs.h"
 
 #ifndef O_TMPFILE
@@ -143,6 +145,79 @@ static long install_vfs(struct svc_thread *t, int hostfd, struct vfs_file *vf, i
 	return svc_fd_install(svc_thread_vm(t), f, 0, flags & O_CLOEXEC);
 }
 
+/* The guest fd named by @path if it is (lexically) /proc/self/fd/N,
+ * /proc/PID/fd/N, /dev/fd/N or /dev/std{in,out,err}; else -1. */
+static int magic_fd(const char *path)
+{
+	char n[VFS_PATH_MAX];
+	if (fnvm_path_norm("/", path, n, sizeof(n)) < 0)
+		return -1;
+	if (!strcmp(n, "/dev/stdin"))
+		return 0;
+	if (!strcmp(n, "/dev/stdout"))
+		return 1;
+	if (!strcmp(n, "/dev/stderr"))
+		return 2;
+	const char *p;
+	if (!strncmp(n, "/dev/fd/", 8)) {
+		p = n + 8;
+	} else if (!strncmp(n, "/proc/", 6)) {
+		p = n + 6;
+		if (!strncmp(p, "self/", 5))
+			p += 5;
+		else {
+			while (*p >= '0' && *p <= '9')
+				p++;
+			if (*p != '/' || p == n + 6)
+				return -1;
+			p++;
+		}
+		if (strncmp(p, "fd/", 3))
+			return -1;
+		p += 3;
+	} else {
+		return -1;
+	}
+	if (!*p || strlen(p) > 9)
+		return -1;
+	for (const char *c = p; *c; c++)
+		if (*c < '0' || *c > '9')
+			return -1;
+	return atoi(p);
+}
+
+/* open() of a magic link to guest fd @fd: files and directories are opened
+ * again by their guest path (a new open file description, as Linux);
+ * pipes, sockets, standard streams... share the open file (as dup). */
+static long open_magic(struct svc_thread *t, int fd, int flags, mode_t mode)
+{
+	struct svc_file *f = svc_fd_get(svc_thread_vm(t), fd);
+	if (!f)
+		return -ENOENT;
+	struct vfs_file *vf = file_vf(f);
+	long r;
+	if (vf && vf->type != VFS_FT_DEV && vf->type != VFS_FT_SYNTH) {
+		char path[VFS_PATH_MAX];
+		memcpy(path, vf->path, strlen(vf->path) + 1);
+		svc_file_put(f);
+		struct vfs_file *nvf;
+		int hostfd = vfs_open(tvfs(t), path, flags & ~(O_CREAT | O_EXCL), mode, &nvf);
+		if (hostfd < 0)
+			return hostfd;
+		return install_vfs(t, hostfd, nvf, flags);
+	}
+	int acc = flags & O_ACCMODE;
+	if ((flags & O_DIRECTORY) || f->accmode == O_PATH)
+		r = f->accmode == O_PATH ? -ENXIO : -ENOTDIR;
+	else if ((acc != O_WRONLY && f->accmode == O_WRONLY) ||
+		 (acc != O_RDONLY && f->accmode == O_RDONLY))
+		r = -EACCES;
+	else
+		return svc_fd_install(svc_thread_vm(t), f, 0, flags & O_CLOEXEC);
+	svc_file_put(f);
+	return r;
+}
+
 static long do_open(struct svc_thread *t, int dirfd, uint64_t gpath, int flags, mode_t mode)
 {
 	char path[VFS_PATH_MAX];
@@ -153,6 +228,9 @@ static long do_open(struct svc_thread *t, int dirfd, uint64_t gpath, int flags, 
 		return err;
 	if (flags & O_PATH)
 		flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	int mfd = (flags & (O_PATH | O_NOFOLLOW)) ? -1 : magic_fd(path);
+	if (mfd >= 0)
+		return open_magic(t, mfd, flags, mode & 07777);
 	struct svc_fs *fs = tfs(t);
 	if (flags & O_CREAT) {
 		pthread_mutex_lock(&fs->lock);
@@ -1298,6 +1376,48 @@ static int proc_self_file(void *ctx, const char *name, char **data, size_t *len)
 	return 0;
 }
 
+/* /proc/cpuinfo and /proc/meminfo from the VM's configuration. */
+static int proc_file(void *ctx, const char *name, char **data, size_t *len)
+{
+	struct svc_fs *fs = ctx;
+	const struct svc_config *cfg = svc_vm_config(fs->vm);
+	if (!cfg)
+		return -ENOENT;
+	size_t cap = 16384;
+	char *b = malloc(cap);
+	if (!b)
+		return -ENOMEM;
+	size_t l = 0;
+	if (!strcmp(name, "meminfo")) {
+		unsigned long long kb = (unsigned long long)(cfg->mem_size / 1024);
+		int n = snprintf(b, cap,
+				 "MemTotal:       %llu kB\nMemFree:        %llu kB\n"
+				 "MemAvailable:   %llu kB\nBuffers:               0 kB\n"
+				 "Cached:                0 kB\nSwapTotal:             0 kB\n"
+				 "SwapFree:              0 kB\n",
+				 kb, kb / 2, kb / 2);
+		l = n > 0 ? (size_t)n : 0;
+	} else if (!strcmp(name, "cpuinfo")) {
+		unsigned cpus = cfg->cpus ? cfg->cpus : 1;
+		for (unsigned i = 0; i < cpus && i < 256; i++) {
+			int n = snprintf(b + l, cap - l,
+					 "processor\t: %u\nvendor_id\t: GenuineIntel\n"
+					 "model name\t: nubis virtual CPU\ncpu cores\t: %u\n"
+					 "flags\t\t: fpu sse sse2\n\n",
+					 i, cpus);
+			if (n < 0 || (size_t)n >= cap - l)
+				break;
+			l += (size_t)n;
+		}
+	} else {
+		free(b);
+		return -ENOENT;
+	}
+	*data = b;
+	*len = l;
+	return 0;
+}
+
 /* ---------------------------------------------------------- life cycle */
 
 static void stdio_release(struct svc_file *f)
@@ -1381,7 +1501,15 @@ int svc_fs_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_error
 		goto fail;
 	free(vols);
 	vols = NULL;
-	struct svc_fdtab *tab = svc_fdtab_create(cfg->max_fds ? cfg->max_fds : SVC_MAX_FDS_DEFAULT);
+	unsigned maxfds = cfg->max_fds ? cfg->max_fds : SVC_MAX_FDS_DEFAULT;
+	/* Each guest fd is one host fd: make room (soft limit up to the hard one). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)maxfds + 256 &&
+	    rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	struct svc_fdtab *tab = svc_fdtab_create(maxfds);
 	if (!tab) {
 		nb_error_set(err, NB_ERESOURCE, "out of memory");
 		goto fail;
@@ -1396,6 +1524,7 @@ int svc_fs_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_error
 	    .fd_link = proc_fd_link,
 	    .fd_list = proc_fd_list,
 	    .self_file = proc_self_file,
+	    .proc_file = proc_file,
 	    .exe = fs->exe,
 	};
 	vfs_set_proc_ops(fs->vfs, &ops);
@@ -1452,6 +1581,7 @@ static void remember_exe(struct svc_fs *fs, const char *abs)
 	    .fd_link = proc_fd_link,
 	    .fd_list = proc_fd_list,
 	    .self_file = proc_self_file,
+	    .proc_file = proc_file,
 	    .exe = e,
 	};
 	vfs_set_proc_ops(fs->vfs, &ops);

@@ -438,12 +438,17 @@ static int synth_content(struct vfs *v, const struct node *n, char **data, size_
 			return -ENOENT;
 		return v->proc.self_file(v->proc.ctx, proc_self_files[n->sarg], data, len);
 	}
+	const char *name = proc_files[n->sarg];
+	if (v->proc.proc_file) {
+		int r = v->proc.proc_file(v->proc.ctx, name, data, len);
+		if (r != -ENOENT)
+			return r;
+	}
 	size_t cap = 256, l = 0;
 	char *b = malloc(cap);
 	if (!b)
 		return -ENOMEM;
 	int err = 0;
-	const char *name = proc_files[n->sarg];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (!strcmp(name, "cpuinfo")) {
 		for (long i = 0; i < ncpu && !err; i++)
@@ -808,28 +813,72 @@ bool vfs_quota_applies(const struct vfs *v, const struct vfs_file *f)
 	return v->quota && f->upper;
 }
 
+/* Unallocated bytes of [a, b) in the file of @fd (a sparse file), through a
+ * private description (SEEK_DATA/SEEK_HOLE move the offset). Conservative:
+ * counts everything as a hole if it cannot tell. */
+static uint64_t hole_bytes(int fd, uint64_t a, uint64_t b)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	int rfd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (rfd < 0)
+		return b - a;
+	uint64_t holes = 0, pos = a;
+	for (int i = 0; pos < b && i < 256; i++) {
+		off_t d = lseek(rfd, (off_t)pos, SEEK_DATA);
+		if (d < 0) {
+			holes += b - pos; /* ENXIO: no data after pos */
+			pos = b;
+			break;
+		}
+		if ((uint64_t)d > pos)
+			holes += ((uint64_t)d < b ? (uint64_t)d : b) - pos;
+		if ((uint64_t)d >= b) {
+			pos = b;
+			break;
+		}
+		off_t h = lseek(rfd, d, SEEK_HOLE);
+		if (h < 0 || (uint64_t)h <= (uint64_t)d)
+			break;
+		pos = (uint64_t)h;
+	}
+	if (pos < b)
+		holes += b - pos;
+	close(rfd);
+	return holes;
+}
+
 int vfs_quota_begin(struct vfs *v, int fd, uint64_t off, uint64_t *len, uint64_t *token)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	pthread_mutex_lock(&v->qlock);
-	uint64_t alloc = (uint64_t)st.st_blocks * 512;
+	uint64_t alloc = (uint64_t)st.st_blocks * 512, size = (uint64_t)st.st_size;
 	uint64_t end;
 	if (__builtin_add_overflow(off, *len, &end))
 		end = UINT64_MAX;
-	/* Growth estimate: bytes past the allocated size, rounded to 4 KiB. */
+	/* Writing inside a sparse file fills holes: they count. */
+	uint64_t inside = end < size ? end : size, holes = 0;
+	if (off < inside && alloc < size)
+		holes = (hole_bytes(fd, off, inside) + 4095) & ~4095ull;
+	pthread_mutex_lock(&v->qlock);
 	uint64_t room = v->quota > v->used ? v->quota - v->used : 0;
-	uint64_t maxend = alloc + (room & ~4095ull);
-	if (maxend < alloc)
+	if (holes > room) {
+		pthread_mutex_unlock(&v->qlock);
+		return *len ? -ENOSPC : 0;
+	}
+	room -= holes;
+	/* Past the end: the new bytes, rounded to 4 KiB blocks. */
+	uint64_t base = off > size ? off : size;
+	uint64_t maxend = ((base + 4095) & ~4095ull) + (room & ~4095ull);
+	if (maxend < base)
 		maxend = UINT64_MAX;
-	if (end > maxend && end > (uint64_t)st.st_size) {
-		uint64_t lim = maxend > (uint64_t)st.st_size ? maxend : (uint64_t)st.st_size;
-		if (lim <= off) {
+	if (end > maxend) {
+		if (maxend <= off) {
 			pthread_mutex_unlock(&v->qlock);
 			return *len ? -ENOSPC : 0;
 		}
-		*len = lim - off;
+		*len = maxend - off;
 	}
 	*token = (uint64_t)st.st_blocks;
 	return 0;
@@ -859,7 +908,7 @@ uint64_t vfs_quota_used(struct vfs *v)
 /* Bytes the upper directory @dfd holds (recursive, links shared by nlink). */
 static uint64_t tree_usage(int dfd, unsigned depth)
 {
-	if (depth > 256)
+	if (depth > VFS_PATH_MAX / 2 + 8) /* deeper than any guest path */
 		return 0;
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -1385,9 +1434,20 @@ long vfs_getdents(struct vfs *v, struct vfs_file *f, uint64_t *pos, void *buf, s
 	if (f->type != VFS_FT_DIR)
 		return -ENOTDIR;
 	if (!f->ents || *pos == 0) {
+		/* The directory is found again by its canonical path (an open
+		 * directory holds one host fd, not one per layer). Gone: empty. */
 		struct vfs_dents *d;
-		int err =
-		    list_dir(v, f->mnt, (enum synth)f->synth, f->dirfds, f->ndirfds, f->path, &d);
+		struct loc *L = malloc(sizeof(*L));
+		if (!L)
+			return -ENOMEM;
+		int err = resolve(v, f->path, R_FOLLOW, L);
+		if (!err && L->found && S_ISDIR(L->st.st_mode))
+			err = list_dir(v, L->ent->mnt, L->ent->sy, L->ent->fd, L->ent->nfd, f->path,
+				       &d);
+		else if (!err || err == -ENOENT || err == -ENOTDIR)
+			err = list_dir(v, f->mnt, SY_NONE, NULL, 0, f->path, &d);
+		loc_release(L); /* idempotent: also after a failed resolve */
+		free(L);
 		if (err)
 			return err;
 		dents_free(f->ents);
@@ -1568,6 +1628,28 @@ int vfs_create(const struct vfs_config *cfg, struct vfs **out, struct nb_error *
 	if (v->has_upper)
 		for (size_t i = 0; i < cfg->nvolumes; i++)
 			mkdir_p(v, cfg->volumes[i].guest_dir); /* best effort: listed anyway */
+	/* A mount point below a symlink of the image (/var/run -> /run) is
+	 * matched at its canonical path, where lookups arrive. */
+	for (unsigned i = 1; i < v->nmnts; i++) {
+		struct vfs_mnt *m = &v->mnts[i];
+		char *slash = strrchr(m->guest, '/');
+		if (m->kind != MNT_VOL || slash == m->guest)
+			continue;
+		char parent[VFS_PATH_MAX], canon[VFS_PATH_MAX];
+		memcpy(parent, m->guest, (size_t)(slash - m->guest));
+		parent[slash - m->guest] = 0;
+		if (vfs_realdir(v, parent, canon) < 0 || !strcmp(canon, parent))
+			continue;
+		size_t cl = strlen(canon), bl = strlen(slash);
+		char *g = cl + bl < VFS_PATH_MAX ? malloc(cl + bl + 1) : NULL;
+		if (!g)
+			continue;
+		memcpy(g, canon, cl);
+		memcpy(g + (cl == 1 ? 0 : cl), slash, bl + 1);
+		free(m->guest);
+		m->guest = g;
+		m->glen = strlen(g);
+	}
 	*out = v;
 	return 0;
 fail:
@@ -1600,10 +1682,6 @@ void vfs_file_destroy(struct vfs_file *f)
 {
 	if (!f)
 		return;
-	for (unsigned i = 0; i < f->ndirfds; i++)
-		if (f->dirfds[i] >= 0)
-			close(f->dirfds[i]);
-	free(f->dirfds);
 	free(f->path);
 	dents_free(f->ents);
 	free(f);
@@ -1789,22 +1867,6 @@ static int open_once(struct vfs *v, const char *path, int flags, mode_t mode, st
 		}
 		if ((err = file_new(L, VFS_FT_DIR, false, out)))
 			goto out;
-		struct vfs_file *f = *out;
-		f->dirfds = malloc(L->ent->nfd * sizeof(int));
-		if (!f->dirfds) {
-			vfs_file_destroy(f);
-			err = -ENOMEM;
-			goto out;
-		}
-		f->ndirfds = L->ent->nfd;
-		for (unsigned i = 0; i < L->ent->nfd; i++) {
-			int s = L->ent->fd[i];
-			if (s >= 0 && L->ent->borrowed)
-				s = fcntl(s, F_DUPFD_CLOEXEC, 0);
-			f->dirfds[i] = s;
-			if (!L->ent->borrowed)
-				L->ent->fd[i] = -1;
-		}
 		goto out;
 	}
 	if (flags & O_DIRECTORY) {

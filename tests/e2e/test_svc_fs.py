@@ -213,6 +213,24 @@ def test_confinement(monitor, layers):
     assert (L["secret"]).read_text() == SECRET + "\n"
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_hostile_calls(monitor, layers, seed):
+    """Random, mostly invalid fs calls: the monitor survives, reports no
+    sanitizer error, and writes nothing outside the writable layer."""
+    L = layers
+    before = {p: p.stat().st_mtime_ns for p in list(L["top"].rglob("*")) +
+              list(L["bottom"].rglob("*"))}
+    st, out, err = run_fs(monitor, L, ["fuzz", "4000", seed], ["--disk-quota", "16M"],
+                          timeout=300)
+    assert st == 0 and "fs-test fuzz: ok" in out, f"status {st}\n{out[-2000:]}\n{err[-3000:]}"
+    after = {p: p.stat().st_mtime_ns for p in list(L["top"].rglob("*")) +
+             list(L["bottom"].rglob("*"))}
+    assert before == after, "an image layer changed"
+    assert sorted(p.name for p in L["tmp"].iterdir()) == ["l1", "l2", "outside", "upper"]
+    usage = sum(f.stat().st_blocks * 512 for f in L["upper"].rglob("*") if f.is_file())
+    assert usage <= 16 * 1024 * 1024 + 65536
+
+
 @pytest.mark.parametrize("opts,needle", [
     (["--volume", "/nonexistent-nubis-dir:/v"], "/nonexistent-nubis-dir"),
     (["--volume", "/tmp:relative"], "relative"),
