@@ -813,28 +813,72 @@ bool vfs_quota_applies(const struct vfs *v, const struct vfs_file *f)
 	return v->quota && f->upper;
 }
 
+/* Unallocated bytes of [a, b) in the file of @fd (a sparse file), through a
+ * private description (SEEK_DATA/SEEK_HOLE move the offset). Conservative:
+ * counts everything as a hole if it cannot tell. */
+static uint64_t hole_bytes(int fd, uint64_t a, uint64_t b)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	int rfd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (rfd < 0)
+		return b - a;
+	uint64_t holes = 0, pos = a;
+	for (int i = 0; pos < b && i < 256; i++) {
+		off_t d = lseek(rfd, (off_t)pos, SEEK_DATA);
+		if (d < 0) {
+			holes += b - pos; /* ENXIO: no data after pos */
+			pos = b;
+			break;
+		}
+		if ((uint64_t)d > pos)
+			holes += ((uint64_t)d < b ? (uint64_t)d : b) - pos;
+		if ((uint64_t)d >= b) {
+			pos = b;
+			break;
+		}
+		off_t h = lseek(rfd, d, SEEK_HOLE);
+		if (h < 0 || (uint64_t)h <= (uint64_t)d)
+			break;
+		pos = (uint64_t)h;
+	}
+	if (pos < b)
+		holes += b - pos;
+	close(rfd);
+	return holes;
+}
+
 int vfs_quota_begin(struct vfs *v, int fd, uint64_t off, uint64_t *len, uint64_t *token)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	pthread_mutex_lock(&v->qlock);
-	uint64_t alloc = (uint64_t)st.st_blocks * 512;
+	uint64_t alloc = (uint64_t)st.st_blocks * 512, size = (uint64_t)st.st_size;
 	uint64_t end;
 	if (__builtin_add_overflow(off, *len, &end))
 		end = UINT64_MAX;
-	/* Growth estimate: bytes past the allocated size, rounded to 4 KiB. */
+	/* Writing inside a sparse file fills holes: they count. */
+	uint64_t inside = end < size ? end : size, holes = 0;
+	if (off < inside && alloc < size)
+		holes = (hole_bytes(fd, off, inside) + 4095) & ~4095ull;
+	pthread_mutex_lock(&v->qlock);
 	uint64_t room = v->quota > v->used ? v->quota - v->used : 0;
-	uint64_t maxend = alloc + (room & ~4095ull);
-	if (maxend < alloc)
+	if (holes > room) {
+		pthread_mutex_unlock(&v->qlock);
+		return *len ? -ENOSPC : 0;
+	}
+	room -= holes;
+	/* Past the end: the new bytes, rounded to 4 KiB blocks. */
+	uint64_t base = off > size ? off : size;
+	uint64_t maxend = ((base + 4095) & ~4095ull) + (room & ~4095ull);
+	if (maxend < base)
 		maxend = UINT64_MAX;
-	if (end > maxend && end > (uint64_t)st.st_size) {
-		uint64_t lim = maxend > (uint64_t)st.st_size ? maxend : (uint64_t)st.st_size;
-		if (lim <= off) {
+	if (end > maxend) {
+		if (maxend <= off) {
 			pthread_mutex_unlock(&v->qlock);
 			return *len ? -ENOSPC : 0;
 		}
-		*len = lim - off;
+		*len = maxend - off;
 	}
 	*token = (uint64_t)st.st_blocks;
 	return 0;
@@ -864,7 +908,7 @@ uint64_t vfs_quota_used(struct vfs *v)
 /* Bytes the upper directory @dfd holds (recursive, links shared by nlink). */
 static uint64_t tree_usage(int dfd, unsigned depth)
 {
-	if (depth > 256)
+	if (depth > VFS_PATH_MAX / 2 + 8) /* deeper than any guest path */
 		return 0;
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)

@@ -542,6 +542,57 @@ static void test_quota(void **state)
 	assert_true(total <= 256 * 1024);
 	assert_true(total >= 192 * 1024);
 	assert_true(vfs_quota_used(v) <= 256 * 1024 + 4096);
+	/* a sparse file cannot be filled past the quota either */
+	assert_int_equal(vfs_unlink(v, "/big"), 0);
+	close(fd);
+	vfs_file_destroy(vf);
+	fd = vfs_open(v, "/sparse", O_CREAT | O_RDWR, 0644, &vf);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 200 * 1024), 0); /* no blocks yet */
+	uint64_t filled = 0;
+	last = 0;
+	for (int i = 0; i < 16; i++) {
+		uint64_t len = 64 * 1024, tok;
+		/* back to front, so every write lands inside the file's size */
+		uint64_t off = i < 3 ? (uint64_t)(2 - i) * 64 * 1024 : 0;
+		int r = vfs_quota_begin(v, fd, off, &len, &tok);
+		if (r) {
+			last = r;
+			break;
+		}
+		ssize_t w = pwrite(fd, buf, len, (off_t)off);
+		vfs_quota_end(v, fd, tok);
+		assert_true(w > 0);
+		filled += (uint64_t)w;
+		if (i >= 3) {
+			/* now past the end: grows until the quota */
+			uint64_t l2 = 64 * 1024;
+			r = vfs_quota_begin(v, fd, 200 * 1024 + filled, &l2, &tok);
+			if (r) {
+				last = r;
+				break;
+			}
+			w = pwrite(fd, buf, l2, (off_t)(200 * 1024 + filled));
+			vfs_quota_end(v, fd, tok);
+			filled += (uint64_t)(w > 0 ? w : 0);
+		}
+	}
+	assert_int_equal(last, -ENOSPC);
+	struct stat sst;
+	fstat(fd, &sst);
+	assert_true((uint64_t)sst.st_blocks * 512 <= 256 * 1024 + 8192);
+	assert_true(vfs_quota_used(v) <= 256 * 1024 + 8192);
+	close(fd);
+	vfs_file_destroy(vf);
+	assert_int_equal(vfs_unlink(v, "/sparse"), 0);
+	/* fill 192 KiB of the 256 again */
+	fd = vfs_open(v, "/big", O_CREAT | O_WRONLY, 0644, &vf);
+	for (int i = 0; i < 3; i++) {
+		uint64_t len = 64 * 1024, tok;
+		assert_int_equal(vfs_quota_begin(v, fd, (uint64_t)i * len, &len, &tok), 0);
+		assert_int_equal(pwrite(fd, buf, len, (off_t)i * 64 * 1024), 64 * 1024);
+		vfs_quota_end(v, fd, tok);
+	}
 	close(fd);
 	vfs_file_destroy(vf);
 	/* copy-up of a file larger than the room left fails with ENOSPC */
