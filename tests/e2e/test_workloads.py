@@ -112,11 +112,14 @@ class Workload:
     def spawn(self, guest_argv, publish=None, **kw) -> subprocess.Popen:
         self.runs += 1
         log = self.tmp / f"run{self.runs}.log"
-        kw.setdefault("stdout", open(log, "wb"))
         kw.setdefault("stderr", subprocess.STDOUT)
         kw.setdefault("stdin", subprocess.DEVNULL)
         argv = self.argv(guest_argv, publish)
-        p = subprocess.Popen(argv, **kw)
+        if "stdout" in kw:
+            p = subprocess.Popen(argv, **kw)
+        else:
+            with open(log, "wb") as out:  # the child keeps its own copy
+                p = subprocess.Popen(argv, stdout=out, **kw)
         p.log = log  # type: ignore[attr-defined]
         p.cmd = argv  # type: ignore[attr-defined]
         return p
@@ -526,6 +529,9 @@ def test_sqlite_transactions(sqlite_wl):
     out = sqlite(sqlite_wl, "PRAGMA integrity_check; SELECT count(*), sum(bal) FROM acct;"
                  " SELECT bal FROM acct WHERE id IN (3, 4) ORDER BY id;")
     assert out.split() == ["ok", "100|10000", "100", "100"], out
+    # The database lives in the writable layer; the root filesystem is untouched.
+    assert list((sqlite_wl.rootfs / "data").iterdir()) == []
+    assert list(sqlite_wl.upper.rglob("t.db")), f"no t.db under {sqlite_wl.upper}"
 
 
 BATCH = 50
