@@ -96,14 +96,9 @@ static void free_strv(char **v)
 	free(v);
 }
 
-static int read_file(const char *path, uint8_t **out, size_t *len, struct nb_error *err)
+/* Read all of @fd (taken over: closed) into a malloc'd buffer. */
+static int read_fd(int fd, uint8_t **out, size_t *len, struct nb_error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		return nb_error_set(err, e == ENOENT || e == ENOTDIR ? NB_ENOENT : NB_EFORMAT, "%s",
-				    strerror(e));
-	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
@@ -137,6 +132,17 @@ static int read_file(const char *path, uint8_t **out, size_t *len, struct nb_err
 	*out = b;
 	*len = n;
 	return 0;
+}
+
+static int read_file(const char *path, uint8_t **out, size_t *len, struct nb_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		return nb_error_set(err, e == ENOENT || e == ENOTDIR ? NB_ENOENT : NB_EFORMAT, "%s",
+				    strerror(e));
+	}
+	return read_fd(fd, out, len, err);
 }
 
 /* Check the channel declarations; no host file is touched. */
@@ -290,15 +296,19 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 	return 0;
 }
 
-int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struct fnvm_config *cfg,
-			struct fnvm_program **out, struct nb_error *err)
+static int program_create(const struct kvmhost *kvm, const char *path, int fd,
+			  const struct fnvm_config *cfg, unsigned uid, struct fnvm_program **out,
+			  struct nb_error *err)
 {
 	uint8_t *img = NULL;
 	size_t len = 0;
 	struct elf_info ei;
 	struct fnvm_program *p = calloc(1, sizeof(*p));
-	if (!p)
+	if (!p) {
+		if (fd >= 0)
+			close(fd);
 		return nb_error_set(err, NB_ERESOURCE, "out of memory");
+	}
 	p->memfd = -1;
 	p->kvm = kvm;
 	p->cfg = *cfg;
@@ -306,6 +316,12 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 	p->path = strdup(path);
 	if (!p->path)
 		goto oom;
+	if (fd >= 0) {
+		int rfd = fd;
+		fd = -1;
+		if (read_fd(rfd, &img, &len, err) < 0)
+			goto fail;
+	}
 
 	uint64_t mem = cfg->mem_size;
 	if (mem % UVM_PAGE_2M || mem < 4 * (1ull << 20) || mem > UVM_MAX_MEM) {
@@ -330,7 +346,7 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 		goto fail;
 	p->cfg.nchannels = p->nchans;
 
-	if (read_file(path, &img, &len, err) < 0)
+	if (!img && read_file(path, &img, &len, err) < 0)
 		goto fail;
 	if (elf_parse(img, len, &ei, err) < 0)
 		goto fail;
@@ -380,10 +396,10 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 	    AT_BASE,   0,
 	    AT_FLAGS,  0,
 	    AT_ENTRY,  p->entry,
-	    AT_UID,    FNVM_UID,
-	    AT_EUID,   FNVM_UID,
-	    AT_GID,    FNVM_GID,
-	    AT_EGID,   FNVM_GID,
+	    AT_UID,    uid,
+	    AT_EUID,   uid,
+	    AT_GID,    uid,
+	    AT_EGID,   uid,
 	    AT_SECURE, 0,
 	    AT_HWCAP,  host_hwcap(kvm),
 	    AT_HWCAP2, 0,
@@ -413,9 +429,24 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 oom:
 	nb_error_set(err, NB_ERESOURCE, "out of memory");
 fail:
+	if (fd >= 0)
+		close(fd);
 	free(img);
 	fnvm_program_destroy(p);
 	return -1;
+}
+
+int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struct fnvm_config *cfg,
+			struct fnvm_program **out, struct nb_error *err)
+{
+	return program_create(kvm, path, -1, cfg, FNVM_UID, out, err);
+}
+
+int fnvm_program_create_fd(const struct kvmhost *kvm, int fd, const char *name,
+			   const struct fnvm_config *cfg, unsigned uid, struct fnvm_program **out,
+			   struct nb_error *err)
+{
+	return program_create(kvm, name, fd, cfg, uid, out, err);
 }
 
 void fnvm_program_destroy(struct fnvm_program *p)
