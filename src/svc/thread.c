@@ -630,11 +630,23 @@ static int cpu_get(struct svc_vm *vm, struct vcpu **out, bool *reused)
 	return 0;
 }
 
+/* Real time: rdtsc runs natively in every thread (the same guest TSC in
+ * all of them) unless the host forces CR4.TSD, when on_exception emulates. */
+static void tsc_native(struct vcpu *c)
+{
+	struct kvm_sregs sr;
+	if (ioctl(c->fd, KVM_GET_SREGS, &sr) == 0) {
+		sr.cr4 &= ~CR4_TSD;
+		ioctl(c->fd, KVM_SET_SREGS, &sr);
+	}
+}
+
 static int cpu_setup(struct svc_thread *t, const struct kvm_xsave *xs, bool reused)
 {
 	int rc = reused ? x86_uvm_vcpu_reset(t->cpu) : x86_uvm_vcpu_init(t->cpu);
 	if (rc)
 		return rc;
+	tsc_native(t->cpu);
 	if (t->fs_base && (rc = svc_thread_set_segbase(t, 0, t->fs_base)))
 		return rc;
 	if (t->gs_base && (rc = svc_thread_set_segbase(t, 1, t->gs_base)))
@@ -783,12 +795,7 @@ int svc_thread_start_main(struct svc_vm *vm, struct nb_error *err)
 		rc = -errno;
 		goto fail;
 	}
-	/* real time: rdtsc runs natively unless the host forces TSD */
-	struct kvm_sregs sr;
-	if (ioctl(t->cpu->fd, KVM_GET_SREGS, &sr) == 0) {
-		sr.cr4 &= ~CR4_TSD;
-		ioctl(t->cpu->fd, KVM_SET_SREGS, &sr);
-	}
+	tsc_native(t->cpu);
 	t->ctx = SVC_CTX_USER;
 	t->full_restore = true;
 	struct start st = {.t = t, .main = true};

@@ -836,10 +836,24 @@ static int t_hammer(int argc, char **argv)
 	return 0;
 }
 
+static void *tsc_thread(void *arg)
+{
+	*(uint64_t *)arg = __builtin_ia32_rdtsc();
+	return NULL;
+}
+
 static int t_info(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
+	/* one TSC for all threads: main, another vCPU, main again */
+	uint64_t t1 = __builtin_ia32_rdtsc(), t2 = 0;
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, tsc_thread, &t2) == 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	uint64_t t3 = __builtin_ia32_rdtsc();
+	say("tsc_order=%d", t1 < t2 && t2 < t3);
+	CHECK(t1 < t2 && t2 < t3);
 	cpu_set_t cs;
 	CHECK(sched_getaffinity(0, sizeof(cs), &cs) == 0);
 	say("pid=%d tid=%ld cpus=%d", getpid(), (long)syscall(SYS_gettid), CPU_COUNT(&cs));
