@@ -821,15 +821,25 @@ void svc_vdso_sample(struct svc_thread *t)
 	}
 	/* ns per tick as a 32.32 fixed-point number */
 	uint64_t mult = (uint64_t)(((unsigned __int128)dm << 32) / dg);
+	if (vm->vv_enabled && g <= vm->vv_base_tsc) {
+		/* another thread published a later sample meanwhile */
+		pthread_mutex_unlock(&vm->vvar_lock);
+		return;
+	}
 	uint64_t base = m;
-	if (vm->vv_enabled && g >= vm->vv_base_tsc) {
+	if (vm->vv_enabled) {
 		uint64_t pred =
 		    vm->vv_base_mono +
 		    (uint64_t)(((unsigned __int128)(g - vm->vv_base_tsc) * vm->vv_mult) >> 32);
-		if (pred > base)
+		if (pred > base) {
+			/* ahead of the host: keep the clock where it is and run it
+			 * slower (at most 0.1%) until the host catches up */
+			uint64_t excess = pred - base;
+			if (excess > 1000000)
+				excess = 1000000;
+			mult -= (uint64_t)(((unsigned __int128)mult * excess) / 1000000000ull);
 			base = pred;
-	} else if (vm->vv_enabled) {
-		base = vm->vv_base_mono > m ? vm->vv_base_mono : m;
+		}
 	}
 	uint64_t max_delta = (uint64_t)(((unsigned __int128)dg * 1000000000ull) / dm);
 	struct svc_vvar *v = vm->vvar;

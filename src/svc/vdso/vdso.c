@@ -69,7 +69,8 @@ int __vdso_clock_gettime(int clk, struct k_timespec *ts)
 	uint64_t mono;
 	int64_t ro, bo;
 	/* REALTIME 0, MONOTONIC 1, REALTIME_COARSE 5, MONOTONIC_COARSE 6, BOOTTIME 7 */
-	if ((clk == 0 || clk == 1 || clk == 5 || clk == 6 || clk == 7) && read_clock(&mono, &ro, &bo)) {
+	if ((clk == 0 || clk == 1 || clk == 5 || clk == 6 || clk == 7) &&
+	    read_clock(&mono, &ro, &bo)) {
 		int64_t ns = (int64_t)mono;
 		if (clk == 0 || clk == 5)
 			ns += ro;

@@ -24,9 +24,9 @@ struct svc_vvar {
 	uint64_t mult;
 	uint64_t base_tsc;
 	uint64_t max_delta;
-	uint64_t mono_ns;  /* CLOCK_MONOTONIC at base_tsc */
-	int64_t real_off;  /* CLOCK_REALTIME - CLOCK_MONOTONIC */
-	int64_t boot_off;  /* CLOCK_BOOTTIME - CLOCK_MONOTONIC */
+	uint64_t mono_ns; /* CLOCK_MONOTONIC at base_tsc */
+	int64_t real_off; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	int64_t boot_off; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC */
 };
 
 #endif
