@@ -47,6 +47,9 @@
 #define VFS_MAX_LAYERS 128 /* lower layers + upper */
 #define VFS_PATH_MAX   4096
 #define VFS_MAX_LINKS  40
+/* With a quota, the writable layer may hold at most quota / VFS_ENTRY_BYTES
+ * names (at least 1024): files, directories, links, whiteouts. */
+#define VFS_ENTRY_BYTES 512
 
 struct vfs_volume {
 	const char *host_dir;  /* host directory */
