@@ -186,6 +186,7 @@ def test_quota(monitor, layers):
     assert int(v["errno"]) == 28  # ENOSPC
     assert 3 * 1024 * 1024 <= int(v["written"]) <= 4 * 1024 * 1024, out
     assert int(v["statfs_total"]) == 4 * 1024 * 1024, out
+    assert 7000 < int(v["names"]) <= 8192, out  # max(4M / 512, 1024) names
     usage = sum(f.stat().st_blocks * 512 for f in layers["upper"].rglob("*") if f.is_file())
     assert usage <= 4 * 1024 * 1024 + 65536
 

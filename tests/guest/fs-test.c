@@ -878,6 +878,25 @@ static int t_quota(int argc, char **argv)
 	CHECK(fd >= 0 && write(fd, buf, 4096) == 4096, "write after unlink frees room");
 	close(fd);
 	free(buf);
+	/* empty files: the number of names is capped too */
+	mkdir("/names", 0755);
+	int names = 0;
+	err = 0;
+	for (int i = 0; i < 100000; i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "/names/%d", i);
+		int f = open(p, O_CREAT | O_WRONLY, 0644);
+		if (f < 0) {
+			err = errno;
+			break;
+		}
+		close(f);
+		names++;
+	}
+	say("names=%d", names);
+	CHECK(err == ENOSPC, "names errno %d", err);
+	CHECK(unlink("/names/0") == 0 && close(open("/names/again", O_CREAT | O_WRONLY, 0644)) == 0,
+	      "a name again after unlink");
 	return 0;
 }
 
