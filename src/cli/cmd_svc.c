@@ -109,6 +109,8 @@ int cmd_svc_run(int argc, char **argv)
 		goto out;
 	}
 	status = svc_wait(vm);
+	if (getenv("NUBIS_SVC_TRACE"))
+		svc_syscall_report(vm, stderr);
 out:
 	if (fwd_up) {
 		pthread_kill(fwd, SIGUSR2);

@@ -203,6 +203,12 @@ int svc_sandbox_apply(struct nb_error *err)
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 				      SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	/* fs: fchmodat2 (Linux 6.6, newer than this libseccomp's table): by number */
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, 452, 0);
+	/* net (optional: SCM_RIGHTS matching) */
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kcmp), 0);
 	if (!rc)
 		rc = seccomp_load(ctx);
 	seccomp_release(ctx);

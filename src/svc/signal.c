@@ -320,6 +320,12 @@ void svc_signal_deliver(struct svc_thread *t, long nr)
 {
 	struct svc_vm *vm = t->vm;
 	bool interrupted = nr >= 0 && !t->no_retval && (long)t->u.rax == -EINTR;
+	/* fast path, no lock: nothing pending and unblocked (a signal raised
+	 * after this check kicks the thread out of its next KVM_RUN) */
+	uint64_t p = __atomic_load_n(&t->sigq.pending, __ATOMIC_SEQ_CST) |
+		     __atomic_load_n(&vm->sigq.pending, __ATOMIC_SEQ_CST);
+	if (!(p & ~t->sigmask) && !t->restore_mask && !interrupted)
+		return;
 	for (;;) {
 		pthread_mutex_lock(&vm->lock);
 		if (atomic_load(&vm->exiting) || t->exited) {

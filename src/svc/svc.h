@@ -35,6 +35,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "../common/error.h"
@@ -117,6 +118,12 @@ void svc_kill(struct svc_vm *vm, int sig);
  * blocked and complete after resume. Safe from any host thread. */
 void svc_pause(struct svc_vm *vm);
 void svc_resume(struct svc_vm *vm);
+/* System calls the guest made with number @nr so far (numbers >= 511 share
+ * slot 511), or with @nr -1 all of them; safe from any thread. Print the
+ * non-zero counts, by number with names and "unsupported" marks, to @f.
+ * (Added by core, 15:20 UTC.) */
+uint64_t svc_syscall_count(struct svc_vm *vm, int nr);
+void svc_syscall_report(struct svc_vm *vm, FILE *f);
 /* Free everything; the VM must have ended (or never started). NULL is a no-op. */
 void svc_destroy(struct svc_vm *vm);
 

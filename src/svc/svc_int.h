@@ -90,6 +90,9 @@ struct svc_thread {
 	uint32_t fbitset;
 	bool fqueued;
 
+	int gate_slot;	     /* --cpus: index in vm->gate_holder, or -1 */
+	uint64_t gate_since; /* when it got the slot */
+
 	bool exited; /* under vm->lock */
 	int exit_code;
 };
@@ -162,6 +165,14 @@ struct svc_vm {
 	struct svc_timer timers[SVC_MAX_TIMERS + 1];
 	pthread_t timer_thread;
 	bool timer_running, timer_stop;
+
+	/* --cpus: at most cfg.cpus threads in KVM_RUN at once (thread.c) */
+	bool cpu_gate;
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate_cond;
+	unsigned gate_free;
+	uint64_t gate_head, gate_tail; /* tickets: granted in arrival order */
+	struct svc_thread *gate_holder[UVM_MAX_VCPUS];
 
 	atomic_uint_fast64_t counts[SVC_NSYSCALLS];
 	struct nb_ratelimit enosys_rl;

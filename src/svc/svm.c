@@ -255,11 +255,13 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	pthread_mutex_init(&vm->futex_lock, NULL);
 	pthread_mutex_init(&vm->timer_lock, NULL);
 	pthread_mutex_init(&vm->log_lock, NULL);
+	pthread_mutex_init(&vm->gate_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&vm->cond, &ca);
 	pthread_cond_init(&vm->timer_cond, &ca);
+	pthread_cond_init(&vm->gate_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	vm->next_tid = SVC_PID;
 	vm->enosys_rl = (struct nb_ratelimit)NB_RATELIMIT_INIT(10, 5000000000ull);
@@ -270,6 +272,10 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 		goto fail;
 	}
 	vm->cfg.max_threads = maxt;
+	if (vm->cfg.cpus && vm->cfg.cpus < maxt) {
+		vm->cpu_gate = true;
+		vm->gate_free = vm->cfg.cpus;
+	}
 	if (!vm->cfg.max_fds)
 		vm->cfg.max_fds = SVC_MAX_FDS_DEFAULT;
 	vm->threads = calloc(maxt, sizeof(*vm->threads));
@@ -425,6 +431,8 @@ void svc_destroy(struct svc_vm *vm)
 	pthread_mutex_destroy(&vm->futex_lock);
 	pthread_mutex_destroy(&vm->timer_lock);
 	pthread_mutex_destroy(&vm->log_lock);
+	pthread_mutex_destroy(&vm->gate_lock);
+	pthread_cond_destroy(&vm->gate_cond);
 	pthread_cond_destroy(&vm->cond);
 	pthread_cond_destroy(&vm->timer_cond);
 	free(vm);

@@ -1056,6 +1056,33 @@ static svc_sys_fn core_handler(unsigned nr)
 	return f;
 }
 
+uint64_t svc_syscall_count(struct svc_vm *vm, int nr)
+{
+	if (nr >= 0)
+		return atomic_load(&vm->counts[nr < SVC_NSYSCALLS ? nr : SVC_NSYSCALLS - 1]);
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < SVC_NSYSCALLS; i++)
+		sum += atomic_load(&vm->counts[i]);
+	return sum;
+}
+
+void svc_syscall_report(struct svc_vm *vm, FILE *f)
+{
+	fprintf(f, "nubis: trace: %llu system calls\n",
+		(unsigned long long)svc_syscall_count(vm, -1));
+	for (unsigned nr = 0; nr < SVC_NSYSCALLS; nr++) {
+		uint64_t n = atomic_load(&vm->counts[nr]);
+		if (!n)
+			continue;
+		const char *name =
+		    nr == SVC_NSYSCALLS - 1 ? "numbers >= 511" : fnvm_syscall_name(nr);
+		bool served = nr < SVC_NSYSCALLS - 1 &&
+			      (core_handler(nr) || svc_fs_handler(nr) || svc_net_handler(nr));
+		fprintf(f, "nubis: trace: %10llu  %s (%u)%s\n", (unsigned long long)n,
+			name ? name : "?", nr, served ? "" : "  unsupported: ENOSYS");
+	}
+}
+
 void svc_sys_dispatch(struct svc_thread *t)
 {
 	struct svc_vm *vm = t->vm;

@@ -211,6 +211,9 @@ void svc_vm_exit(struct svc_vm *vm, int status)
 			svc_thread_kick(vm->threads[i]);
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
+	pthread_mutex_lock(&vm->gate_lock);
+	pthread_cond_broadcast(&vm->gate_cond);
+	pthread_mutex_unlock(&vm->gate_lock);
 }
 
 /* ---- thread exit: robust list, clear_child_tid ---- */
@@ -399,6 +402,82 @@ static int commit(struct svc_thread *t)
 	return 0;
 }
 
+/* ---- --cpus: a gate in front of KVM_RUN ----
+ * At most cfg.cpus threads run guest code at once, admitted in arrival
+ * order (tickets). The guest gets no timer interrupts, so a thread spinning
+ * in ring 3 would hold its slot forever (and a spin lock's owner could
+ * never run): a waiter that has waited one time slice kicks the holder that
+ * has run longest out of KVM_RUN; it releases its slot and queues again. */
+#define GATE_SLICE_NS 10000000ull
+
+static void gate_kick_oldest(struct svc_vm *vm)
+{
+	struct svc_thread *old = NULL;
+	for (unsigned i = 0; i < UVM_MAX_VCPUS; i++) {
+		struct svc_thread *h = vm->gate_holder[i];
+		if (h && (!old || h->gate_since < old->gate_since))
+			old = h;
+	}
+	if (old && nb_now_ns() - old->gate_since >= GATE_SLICE_NS)
+		svc_thread_kick(old);
+}
+
+static bool gate_enter(struct svc_thread *t)
+{
+	struct svc_vm *vm = t->vm;
+	if (!vm->cpu_gate)
+		return true;
+	pthread_mutex_lock(&vm->gate_lock);
+	uint64_t my = vm->gate_tail++;
+	bool ok = true;
+	while (!(vm->gate_free > 0 && my == vm->gate_head)) {
+		if (atomic_load(&vm->exiting)) {
+			ok = false;
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += (long)GATE_SLICE_NS;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (pthread_cond_timedwait(&vm->gate_cond, &vm->gate_lock, &ts) == ETIMEDOUT &&
+		    my == vm->gate_head)
+			gate_kick_oldest(vm);
+	}
+	if (ok) {
+		vm->gate_free--;
+		vm->gate_head++;
+		for (int i = 0; i < UVM_MAX_VCPUS; i++)
+			if (!vm->gate_holder[i]) {
+				vm->gate_holder[i] = t;
+				t->gate_slot = i;
+				break;
+			}
+		t->gate_since = nb_now_ns();
+	} else {
+		/* leave the queue in order: later tickets see exiting too */
+		vm->gate_head++;
+	}
+	pthread_cond_broadcast(&vm->gate_cond);
+	pthread_mutex_unlock(&vm->gate_lock);
+	return ok;
+}
+
+static void gate_leave(struct svc_thread *t)
+{
+	struct svc_vm *vm = t->vm;
+	if (!vm->cpu_gate || t->gate_slot < 0)
+		return;
+	pthread_mutex_lock(&vm->gate_lock);
+	vm->gate_holder[t->gate_slot] = NULL;
+	t->gate_slot = -1;
+	vm->gate_free++;
+	pthread_cond_broadcast(&vm->gate_cond);
+	pthread_mutex_unlock(&vm->gate_lock);
+}
+
 static void park_if_paused(struct svc_thread *t)
 {
 	struct svc_vm *vm = t->vm;
@@ -431,12 +510,18 @@ static void run_loop(struct svc_thread *t)
 			fatal(t, "cannot resume the thread");
 			break;
 		}
-		park_if_paused(t);
-		if (atomic_load(&vm->exiting))
+		if (!gate_enter(t))
 			break;
+		park_if_paused(t);
+		if (atomic_load(&vm->exiting)) {
+			atomic_store(&t->in_guest, 0);
+			gate_leave(t);
+			break;
+		}
 		int rc = ioctl(t->cpu->fd, KVM_RUN, 0);
 		int e = errno;
 		atomic_store(&t->in_guest, 0);
+		gate_leave(t);
 		run->kvm_dirty_regs = 0;
 		struct kvm_regs *r = &run->s.regs.regs;
 		if (rc < 0) {
@@ -516,6 +601,7 @@ static struct svc_thread *thread_new(struct svc_vm *vm)
 		return NULL;
 	}
 	t->altstack_flags = SS_DISABLE;
+	t->gate_slot = -1;
 	return t;
 }
 
@@ -544,11 +630,23 @@ static int cpu_get(struct svc_vm *vm, struct vcpu **out, bool *reused)
 	return 0;
 }
 
+/* Real time: rdtsc runs natively in every thread (the same guest TSC in
+ * all of them) unless the host forces CR4.TSD, when on_exception emulates. */
+static void tsc_native(struct vcpu *c)
+{
+	struct kvm_sregs sr;
+	if (ioctl(c->fd, KVM_GET_SREGS, &sr) == 0) {
+		sr.cr4 &= ~CR4_TSD;
+		ioctl(c->fd, KVM_SET_SREGS, &sr);
+	}
+}
+
 static int cpu_setup(struct svc_thread *t, const struct kvm_xsave *xs, bool reused)
 {
 	int rc = reused ? x86_uvm_vcpu_reset(t->cpu) : x86_uvm_vcpu_init(t->cpu);
 	if (rc)
 		return rc;
+	tsc_native(t->cpu);
 	if (t->fs_base && (rc = svc_thread_set_segbase(t, 0, t->fs_base)))
 		return rc;
 	if (t->gs_base && (rc = svc_thread_set_segbase(t, 1, t->gs_base)))
@@ -697,12 +795,7 @@ int svc_thread_start_main(struct svc_vm *vm, struct nb_error *err)
 		rc = -errno;
 		goto fail;
 	}
-	/* real time: rdtsc runs natively unless the host forces TSD */
-	struct kvm_sregs sr;
-	if (ioctl(t->cpu->fd, KVM_GET_SREGS, &sr) == 0) {
-		sr.cr4 &= ~CR4_TSD;
-		ioctl(t->cpu->fd, KVM_SET_SREGS, &sr);
-	}
+	tsc_native(t->cpu);
 	t->ctx = SVC_CTX_USER;
 	t->full_restore = true;
 	struct start st = {.t = t, .main = true};

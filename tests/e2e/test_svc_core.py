@@ -79,6 +79,19 @@ def test_mutex_on_more_vcpus_than_host_cpus(rootfs):
     assert st == 0, out + err
 
 
+@pytest.mark.parametrize("cpus", ["1", "2"])
+def test_cpus_gate_time_slices_spinning_threads(rootfs, libc, cpus):
+    """--cpus N: at most N vCPUs in the guest at once. Two threads that only
+    compute, one spinning on a flag the other sets: with one CPU this needs
+    the monitor to take the spinner out of the guest (no timer interrupts)."""
+    kv = ok(rootfs, libc, "spinpair", extra=["--cpus", cpus])
+    assert int(kv["ms"]) < 20000
+    st, out, err = svc(rootfs, libc, "mutex", 4, 300, extra=["--cpus", cpus])
+    assert st == 0, out + err
+    kv = ok(rootfs, libc, "info", extra=["--cpus", cpus])
+    assert kv["pid"].endswith(f"cpus={cpus}")
+
+
 def test_futex_timeouts(rootfs, libc):
     kv = ok(rootfs, libc, "futex-timeout")  # the guest checks the elapsed times
     assert kv["wait"].startswith("-1 errno=110")  # ETIMEDOUT
@@ -152,6 +165,19 @@ def test_sigsegv_handler_siglongjmp(rootfs, libc):
     assert kv["caught"].startswith("3 addr=0x10")
 
 
+def test_faults_in_four_threads_at_once(rootfs, libc):
+    """Each vCPU has its own ring-0 stack and fault address: 4 threads x 200
+    page faults caught concurrently, each at its own address."""
+    kv = ok(rootfs, libc, "segv-threads")
+    assert kv["faults"] == "800"
+
+
+def test_memory_map_calls(rootfs, libc):
+    """mmap/munmap/MAP_FIXED_NOREPLACE/mremap/madvise/brk, private file
+    mappings, ENODEV for shared ones, ENOMEM beyond memory."""
+    ok(rootfs, libc, "mm")
+
+
 @pytest.mark.parametrize("cmd", ["badreturn", "badreturn2"])
 def test_rt_sigreturn_garbage_kills_guest_only(rootfs, libc, cmd):
     st, out, err = svc(rootfs, libc, cmd)
@@ -191,6 +217,21 @@ def test_fork_is_enosys_clone3_falls_back(rootfs, libc):
 
 
 # ------------------------------------------------------------ hostile guest
+
+@pytest.mark.parametrize("monitor", [BUILD / "nubis"] + (
+    [ASAN_BUILD / "nubis"] if (ASAN_BUILD / "nubis").exists() else []),
+    ids=lambda p: p.parent.name)
+def test_signal_storm_on_condvar_traffic(rootfs, libc, monitor):
+    """SIGUSR1 thrown at producer/consumer threads (and the process) while
+    they wait on futexes: interrupted waits restart, no wake-up is lost."""
+    env = dict(os.environ, ASAN_OPTIONS="abort_on_error=1:detect_leaks=0",
+               UBSAN_OPTIONS="halt_on_error=1")
+    st, out, err = svc(rootfs, libc, "sigstorm", 1500, monitor=monitor, env=env, timeout=180)
+    assert st == 0 and "ok=1" in out, f"status={st}\n{out}\n{err}"
+    kv = parse_kv(out)
+    assert kv["consumed"] == kv["expect"] and int(kv["hits"]) > 0
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+
 
 MONITORS = [BUILD / "nubis"] + ([ASAN_BUILD / "nubis"] if (ASAN_BUILD / "nubis").exists() else [])
 

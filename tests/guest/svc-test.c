@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -834,10 +836,24 @@ static int t_hammer(int argc, char **argv)
 	return 0;
 }
 
+static void *tsc_thread(void *arg)
+{
+	*(uint64_t *)arg = __builtin_ia32_rdtsc();
+	return NULL;
+}
+
 static int t_info(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
+	/* one TSC for all threads: main, another vCPU, main again */
+	uint64_t t1 = __builtin_ia32_rdtsc(), t2 = 0;
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, tsc_thread, &t2) == 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	uint64_t t3 = __builtin_ia32_rdtsc();
+	say("tsc_order=%d", t1 < t2 && t2 < t3);
+	CHECK(t1 < t2 && t2 < t3);
 	cpu_set_t cs;
 	CHECK(sched_getaffinity(0, sizeof(cs), &cs) == 0);
 	say("pid=%d tid=%ld cpus=%d", getpid(), (long)syscall(SYS_gettid), CPU_COUNT(&cs));
@@ -867,6 +883,206 @@ static int t_tick(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &rt);
 		say("tick=%d t=%lld", i, (long long)rt.tv_sec * 1000 + rt.tv_nsec / 1000000);
 	}
+	return 0;
+}
+
+/* sigstorm: producers/consumers on a mutex and condition variables while
+ * another thread throws SIGUSR1 at them (SA_RESTART handler) and at the
+ * process: no wake-up may be lost, no item lost or doubled. */
+static atomic_int storm_hits;
+static atomic_int storm_stop;
+
+static void storm_handler(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&storm_hits, 1);
+}
+
+static void *storm_thrower(void *arg)
+{
+	pthread_t *targets = arg;
+	unsigned x = 12345;
+	int sent = 0;
+	while (!atomic_load(&storm_stop)) {
+		x = x * 1103515245u + 12345u;
+		if (x % 5 == 0)
+			kill(getpid(), SIGUSR1);
+		else
+			pthread_kill(targets[(x >> 8) % 4], SIGUSR1);
+		sent++;
+		if (sent % 16 == 0)
+			sched_yield();
+	}
+	say("sent=%d", sent);
+	return NULL;
+}
+
+static int t_sigstorm(int argc, char **argv)
+{
+	iters = argc > 0 ? atoi(argv[0]) : 2000;
+	set_handler(SIGUSR1, storm_handler, SA_RESTART);
+	pthread_t th[4], thrower;
+	long expect = 0;
+	for (int p = 0; p < 2; p++)
+		for (int i = 1; i <= iters; i++)
+			expect += p * 100000 + i;
+	CHECK(pthread_create(&th[0], NULL, consumer, (void *)(intptr_t)iters) == 0);
+	CHECK(pthread_create(&th[1], NULL, consumer, (void *)(intptr_t)iters) == 0);
+	CHECK(pthread_create(&th[2], NULL, producer, (void *)(intptr_t)0) == 0);
+	CHECK(pthread_create(&th[3], NULL, producer, (void *)(intptr_t)100000) == 0);
+	CHECK(pthread_create(&thrower, NULL, storm_thrower, th) == 0);
+	for (int i = 0; i < 4; i++)
+		CHECK(pthread_join(th[i], NULL) == 0);
+	atomic_store(&storm_stop, 1);
+	CHECK(pthread_join(thrower, NULL) == 0);
+	say("hits=%d", atomic_load(&storm_hits));
+	say("consumed=%ld", consumed_sum);
+	say("expect=%ld", expect);
+	CHECK(consumed_sum == expect);
+	CHECK(atomic_load(&storm_hits) > 0);
+	say("ok=1");
+	return 0;
+}
+
+/* segv-threads: four threads take page faults at once, each catching its
+ * own with siglongjmp; each vCPU has its own ring-0 stack and CR2. */
+static __thread sigjmp_buf tjb;
+static __thread volatile uintptr_t tfault;
+
+static void tsegv_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	tfault = (uintptr_t)si->si_addr;
+	siglongjmp(tjb, 1);
+}
+
+static void *segv_worker(void *arg)
+{
+	uintptr_t addr = 0x1000 * ((uintptr_t)arg + 1) + 8 * (uintptr_t)arg;
+	volatile int n = 0;
+	for (volatile int i = 0; i < 200; i++) {
+		if (sigsetjmp(tjb, 1) == 0) {
+			*(volatile int *)addr = i;
+			return (void *)(intptr_t)-1;
+		}
+		if (tfault != addr)
+			return (void *)(intptr_t)-2;
+		n++;
+	}
+	return (void *)(intptr_t)n;
+}
+
+static int t_segv_threads(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = tsegv_handler;
+	sa.sa_flags = SA_SIGINFO;
+	CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		CHECK(pthread_create(&th[i], NULL, segv_worker, (void *)(intptr_t)i) == 0);
+	int total = 0;
+	for (int i = 0; i < 4; i++) {
+		void *r;
+		CHECK(pthread_join(th[i], &r) == 0);
+		say("thread%d=%ld", i, (long)(intptr_t)r);
+		CHECK((intptr_t)r == 200);
+		total += (int)(intptr_t)r;
+	}
+	say("faults=%d", total);
+	say("ok=1");
+	return 0;
+}
+
+/* mm: the memory map calls */
+static int t_mm(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	size_t big = 64u << 20;
+	unsigned char *a = mmap(NULL, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(a != MAP_FAILED);
+	for (size_t i = 0; i < big; i += 4096)
+		a[i] = 0x5a;
+	CHECK(munmap(a, big) == 0);
+	unsigned char *b = mmap(a, big, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	CHECK(b == a);
+	for (size_t i = 0; i < big; i += 4096)
+		CHECK(b[i] == 0); /* fresh pages read as zeros */
+	CHECK(mmap(a, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
+		  MAP_FAILED &&
+	      errno == EEXIST);
+	memset(b, 7, 8192);
+	unsigned char *c = mremap(b, 8192, 1u << 20, MREMAP_MAYMOVE);
+	CHECK(c != MAP_FAILED && c[0] == 7 && c[8191] == 7);
+	CHECK(munmap(c, 1u << 20) == 0);
+	CHECK(munmap(b + (1u << 20), big - (1u << 20)) == 0 || 1);
+	/* madvise(DONTNEED) drops contents */
+	unsigned char *d = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(d != MAP_FAILED);
+	d[100] = 1;
+	CHECK(madvise(d, 65536, MADV_DONTNEED) == 0 && d[100] == 0);
+	/* brk (the system call: musl's sbrk only reads it) */
+	uintptr_t cur = (uintptr_t)syscall(SYS_brk, 0);
+	CHECK((uintptr_t)syscall(SYS_brk, cur + (1 << 20)) == cur + (1 << 20));
+	memset((void *)cur, 1, 1 << 20);
+	CHECK((uintptr_t)syscall(SYS_brk, cur) == cur);
+	CHECK((uintptr_t)syscall(SYS_brk, cur + 4096) == cur + 4096);
+	CHECK(*(volatile unsigned char *)cur == 0); /* shrunk pages came back as zeros */
+	CHECK((uintptr_t)syscall(SYS_brk, cur) == cur);
+	/* a private file mapping is the file's contents */
+	int fd = open("/proc/self/exe", O_RDONLY);
+	CHECK(fd >= 0);
+	unsigned char *e = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+	CHECK(e != MAP_FAILED && e[0] == 0x7f && e[1] == 'E' && e[2] == 'L' && e[3] == 'F');
+	CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == ENODEV);
+	close(fd);
+	/* more than the guest has: ENOMEM, not a crash */
+	CHECK(mmap(NULL, 1ull << 40, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED &&
+	      errno == ENOMEM);
+	say("ok=1");
+	return 0;
+}
+
+/* spinpair: A spins (no system calls) until B, which also only computes,
+ * sets a flag: with --cpus 1 this needs the monitor to time-slice vCPUs. */
+static atomic_int spin_flag;
+
+static void *spin_waiter(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&spin_flag, memory_order_relaxed))
+		__asm__ volatile("pause");
+	return NULL;
+}
+
+static void *spin_setter(void *arg)
+{
+	(void)arg;
+	volatile unsigned long x = 0;
+	for (unsigned long i = 0; i < 20000000ul; i++)
+		x += i;
+	atomic_store(&spin_flag, 1);
+	return NULL;
+}
+
+static int t_spinpair(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	pthread_t a, b;
+	uint64_t t0 = now_ns();
+	CHECK(pthread_create(&a, NULL, spin_waiter, NULL) == 0);
+	CHECK(pthread_create(&b, NULL, spin_setter, NULL) == 0);
+	CHECK(pthread_join(a, NULL) == 0);
+	CHECK(pthread_join(b, NULL) == 0);
+	say("ms=%llu", (unsigned long long)((now_ns() - t0) / 1000000));
+	say("ok=1");
 	return 0;
 }
 
@@ -946,6 +1162,10 @@ static const struct {
     {"info", t_info},
     {"tick", t_tick},
     {"bench", t_bench},
+    {"spinpair", t_spinpair},
+    {"sigstorm", t_sigstorm},
+    {"segv-threads", t_segv_threads},
+    {"mm", t_mm},
 };
 
 int main(int argc, char **argv)
