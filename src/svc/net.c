@@ -1256,7 +1256,13 @@ static size_t control_out(struct svc_thread *t, struct net_sock *s, struct msghd
 	size_t cap = gm->controllen < sizeof(out) ? gm->controllen : sizeof(out), used = 0;
 
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(hm); c; c = CMSG_NXTHDR(hm, c)) {
+		size_t off =
+		    (size_t)((unsigned char *)CMSG_DATA(c) - (unsigned char *)hm->msg_control);
+		if (c->cmsg_len < CMSG_LEN(0) || off > hm->msg_controllen)
+			break;
 		size_t dlen = c->cmsg_len - CMSG_LEN(0);
+		if (dlen > hm->msg_controllen - off) /* truncated (MSG_CTRUNC) */
+			dlen = hm->msg_controllen - off;
 		bool rights = c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS;
 		if (rights) {
 			size_t n = dlen / sizeof(int);
@@ -1372,10 +1378,10 @@ static long do_send(struct svc_thread *t, struct svc_file *f, struct net_sock *s
 			if (r == 0)
 				continue;
 		}
+		if (sent)
+			break; /* the partial count; the error comes next time */
 		if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
 			svc_signal_thread(t, SIGPIPE);
-		if (sent)
-			break;
 		goto out;
 	}
 	r = (long)sent;
