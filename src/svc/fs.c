@@ -146,7 +146,8 @@ static long install_vfs(struct svc_thread *t, int hostfd, struct vfs_file *vf, i
 }
 
 /* The guest fd named by @path if it is (lexically) /proc/self/fd/N,
- * /proc/PID/fd/N, /dev/fd/N or /dev/std{in,out,err}; else -1. */
+ * /proc/PID/fd/N, /dev/fd/N or /dev/std{in,out,err}; -2 for /dev/tty;
+ * else -1. */
 static int magic_fd(const char *path)
 {
 	char n[VFS_PATH_MAX];
@@ -158,6 +159,8 @@ static int magic_fd(const char *path)
 		return 1;
 	if (!strcmp(n, "/dev/stderr"))
 		return 2;
+	if (!strcmp(n, "/dev/tty"))
+		return -2;
 	const char *p;
 	if (!strncmp(n, "/dev/fd/", 8)) {
 		p = n + 8;
@@ -229,6 +232,18 @@ static long do_open(struct svc_thread *t, int dirfd, uint64_t gpath, int flags, 
 	if (flags & O_PATH)
 		flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	int mfd = (flags & (O_PATH | O_NOFOLLOW)) ? -1 : magic_fd(path);
+	if (mfd == -2) { /* /dev/tty: the standard stream that is a terminal */
+		for (int i = 0; i < 3 && mfd < 0; i++) {
+			struct svc_file *f = svc_fd_get(svc_thread_vm(t), i);
+			if (f && f->kind == SVC_F_STDIO && f->accmode == O_RDWR &&
+			    isatty(f->host_fd))
+				mfd = i;
+			if (f)
+				svc_file_put(f);
+		}
+		if (mfd < 0)
+			return -ENXIO; /* no controlling terminal */
+	}
 	if (mfd >= 0)
 		return open_magic(t, mfd, flags, mode & 07777);
 	struct svc_fs *fs = tfs(t);
@@ -1302,6 +1317,18 @@ static long proc_fd_link(void *ctx, int fd, char *buf, size_t len)
 	return (long)l;
 }
 
+static long proc_cwd(void *ctx, char *buf, size_t len)
+{
+	struct svc_fs *fs = ctx;
+	pthread_mutex_lock(&fs->lock);
+	size_t l = strlen(fs->cwd);
+	if (l > len)
+		l = len;
+	memcpy(buf, fs->cwd, l);
+	pthread_mutex_unlock(&fs->lock);
+	return (long)l;
+}
+
 static size_t proc_fd_list(void *ctx, int *fds, size_t max)
 {
 	struct svc_fs *fs = ctx;
@@ -1420,6 +1447,21 @@ static int proc_file(void *ctx, const char *name, char **data, size_t *len)
 
 /* ---------------------------------------------------------- life cycle */
 
+/* The /proc hooks of the vfs (again when fs->exe changes, before the guest runs). */
+static void set_proc_ops(struct svc_fs *fs)
+{
+	struct vfs_proc_ops ops = {
+	    .ctx = fs,
+	    .fd_link = proc_fd_link,
+	    .fd_list = proc_fd_list,
+	    .self_file = proc_self_file,
+	    .proc_file = proc_file,
+	    .cwd = proc_cwd,
+	    .exe = fs->exe,
+	};
+	vfs_set_proc_ops(fs->vfs, &ops);
+}
+
 static void stdio_release(struct svc_file *f)
 {
 	free(f->priv);
@@ -1519,15 +1561,7 @@ int svc_fs_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_error
 		nb_error_set(err, NB_ERESOURCE, "out of memory");
 		goto fail;
 	}
-	struct vfs_proc_ops ops = {
-	    .ctx = fs,
-	    .fd_link = proc_fd_link,
-	    .fd_list = proc_fd_list,
-	    .self_file = proc_self_file,
-	    .proc_file = proc_file,
-	    .exe = fs->exe,
-	};
-	vfs_set_proc_ops(fs->vfs, &ops);
+	set_proc_ops(fs);
 	const char *wd = cfg->workdir && cfg->workdir[0] ? cfg->workdir : "/";
 	if (wd[0] != '/') {
 		nb_error_set(err, NB_EINVAL, "working directory %s: not an absolute path", wd);
@@ -1576,17 +1610,9 @@ static void remember_exe(struct svc_fs *fs, const char *abs)
 	char *e = strdup(abs);
 	if (!e)
 		return;
-	struct vfs_proc_ops ops = {
-	    .ctx = fs,
-	    .fd_link = proc_fd_link,
-	    .fd_list = proc_fd_list,
-	    .self_file = proc_self_file,
-	    .proc_file = proc_file,
-	    .exe = e,
-	};
-	vfs_set_proc_ops(fs->vfs, &ops);
 	free(fs->exe);
 	fs->exe = e;
+	set_proc_ops(fs);
 }
 
 int svc_fs_open_exec(struct svc_vm *vm, const char *path)

@@ -91,6 +91,7 @@ enum synth {
 	SY_PROC_FDLINK, /* /proc/self/fd/N */
 	SY_PROC_EXE,
 	SY_PROC_ROOT,	   /* /proc/self/root -> / */
+	SY_PROC_CWD,	   /* /proc/self/cwd -> the working directory */
 	SY_PROC_FILE,	   /* /proc/NAME: cpuinfo, meminfo, ... */
 	SY_PROC_SELF_FILE, /* /proc/self/NAME: stat, status, cmdline, ... */
 };
@@ -274,7 +275,8 @@ static bool synth_is_dir(enum synth sy)
 
 static bool synth_is_link(enum synth sy)
 {
-	return sy == SY_DEV_LINK || sy == SY_PROC_FDLINK || sy == SY_PROC_EXE || sy == SY_PROC_ROOT;
+	return sy == SY_DEV_LINK || sy == SY_PROC_FDLINK || sy == SY_PROC_EXE ||
+	       sy == SY_PROC_ROOT || sy == SY_PROC_CWD;
 }
 
 static uint64_t name_hash(const char *s, size_t n)
@@ -358,6 +360,10 @@ static int synth_lookup(struct vfs *v, const struct node *d, const char *name, s
 			c->sy = SY_PROC_ROOT;
 			return 0;
 		}
+		if (!strcmp(name, "cwd") && v->proc.cwd) {
+			c->sy = SY_PROC_CWD;
+			return 0;
+		}
 		for (size_t i = 0; i < sizeof(proc_self_files) / sizeof(proc_self_files[0]); i++)
 			if (!strcmp(name, proc_self_files[i])) {
 				c->sy = SY_PROC_SELF_FILE;
@@ -394,6 +400,8 @@ static long synth_readlink(struct vfs *v, const struct node *n, char *buf, size_
 	case SY_PROC_ROOT:
 		s = "/";
 		break;
+	case SY_PROC_CWD:
+		return v->proc.cwd ? v->proc.cwd(v->proc.ctx, buf, len) : -ENOENT;
 	case SY_PROC_FDLINK:
 		return v->proc.fd_link ? v->proc.fd_link(v->proc.ctx, (int)n->sarg, buf, len)
 				       : -ENOENT;
@@ -1401,6 +1409,8 @@ static int list_dir(struct vfs *v, unsigned mnt, enum synth sy, const int *fds, 
 			err = dents_add(d, 0x310000001ull, DT_LNK, "exe");
 		if (!err)
 			err = dents_add(d, 0x310000002ull, DT_LNK, "root");
+		if (!err && v->proc.cwd)
+			err = dents_add(d, 0x3100000ffull, DT_LNK, "cwd");
 		for (size_t i = 0; i < sizeof(proc_self_files) / sizeof(proc_self_files[0]) && !err;
 		     i++)
 			err = dents_add(d, 0x310000003ull + i, DT_REG, proc_self_files[i]);

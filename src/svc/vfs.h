@@ -183,6 +183,8 @@ struct vfs_proc_ops {
 	/* Content of /proc/NAME (cpuinfo, meminfo, ...) the same way, or
 	 * -ENOENT to get the vfs's generic one. May be NULL. */
 	int (*proc_file)(void *ctx, const char *name, char **data, size_t *len);
+	/* Link text of /proc/self/cwd into @buf (@len): length. May be NULL. */
+	long (*cwd)(void *ctx, char *buf, size_t len);
 	/* Guest path of the running program (/proc/self/exe). */
 	const char *exe;
 };

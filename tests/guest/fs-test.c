@@ -757,6 +757,12 @@ static int t_dev(int argc, char **argv)
 	CHECK(w > 2, "open /dev/stdout");
 	close(w);
 	ERR(open("/proc/self/fd/999", O_RDONLY), ENOENT);
+	ERR(open("/dev/tty", O_RDWR), ENXIO); /* stdio is not a terminal in the tests */
+	chdir("/tmp");
+	n = readlink("/proc/self/cwd", buf, sizeof(buf));
+	CHECK(n == 4 && !memcmp(buf, "/tmp", 4), "/proc/self/cwd");
+	CHECK(get("/proc/self/cwd/procf", buf, sizeof(buf)) == 8, "through /proc/self/cwd");
+	chdir("/");
 	CHECK(get("/proc/self/stat", buf, sizeof(buf)) > 10 && !strncmp(buf, "1 (", 3),
 	      "/proc/self/stat %.40s", buf);
 	CHECK(get("/proc/cpuinfo", buf, sizeof(buf)) > 0 && strstr(buf, "processor"), "cpuinfo");
