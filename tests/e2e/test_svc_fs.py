@@ -232,6 +232,22 @@ def test_hostile_calls(monitor, layers, seed):
     assert usage <= 16 * 1024 * 1024 + 65536
 
 
+def test_stdio_flags_not_leaked(monitor, layers):
+    """The monitor makes its fds non-blocking; the caller's pipes and
+    terminal (shared open file descriptions) must stay as they were."""
+    L = layers
+    check = ("import fcntl, os, sys; "
+             "print('stdin', 'nonblock' if fcntl.fcntl(0, fcntl.F_GETFL) & os.O_NONBLOCK "
+             "else 'blocking', 'stdout', 'nonblock' if fcntl.fcntl(1, fcntl.F_GETFL) & "
+             "os.O_NONBLOCK else 'blocking', file=sys.stderr)")
+    script = (f"'{monitor}' run --rootfs '{L['top']}' --rootfs '{L['bottom']}' /bin/fs-test "
+              f"cat /etc/passwd; /usr/bin/python3 -c \"{check}\"")
+    p = subprocess.run(["sh", "-c", script], input=b"", capture_output=True, timeout=120)
+    err = p.stderr.decode(errors="replace")
+    assert "/etc/passwd=GUEST" in p.stdout.decode(), p.stdout
+    assert "stdin blocking stdout blocking" in err, err
+
+
 @pytest.mark.parametrize("opts,needle", [
     (["--volume", "/nonexistent-nubis-dir:/v"], "/nonexistent-nubis-dir"),
     (["--volume", "/tmp:relative"], "relative"),
