@@ -1004,8 +1004,6 @@ static long sys_getdents64(struct svc_thread *t, const uint64_t a[6])
 	return r;
 }
 
-/* Directory lseek (io.c calls this for SVC_F_DIR). */
-long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence);
 long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence)
 {
 	struct svc_fsfile *ff = f->priv;

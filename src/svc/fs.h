@@ -64,6 +64,10 @@ unsigned svc_fdtab_max(struct svc_vm *vm);
  * (operate on @dirfd itself); otherwise 0 or -errno. */
 int svc_fs_path(struct svc_thread *t, int dirfd, uint64_t gva, int flags, char *out);
 
+/* lseek of a directory (SVC_F_DIR): SEEK_SET/SEEK_CUR to a getdents64
+ * cookie; the new position or -EINVAL. */
+long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence);
+
 /* ---- io.c ---- */
 
 svc_sys_fn svc_io_handler(unsigned nr);

@@ -34,7 +34,6 @@
 #define KTERMIOS_SIZE 36 /* struct termios of the kernel (TCGETS) */
 #define EPOLL_EV_SIZE 12 /* struct epoll_event, packed on x86-64 */
 
-long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence);
 
 static struct svc_vm *tvm(struct svc_thread *t)
 {
