@@ -51,14 +51,6 @@ static struct vfs *tvfs(struct svc_thread *t)
 	return tfs(t)->vfs;
 }
 
-static struct vfs_file *file_vf(const struct svc_file *f)
-{
-	if (f->kind != SVC_F_FILE && f->kind != SVC_F_DIR)
-		return NULL;
-	const struct svc_fsfile *ff = f->priv;
-	return ff ? ff->vf : NULL;
-}
-
 /* ---------------------------------------------------------- paths */
 
 int svc_fs_path(struct svc_thread *t, int dirfd, uint64_t gva, int flags, char *out)
@@ -88,7 +80,7 @@ int svc_fs_path(struct svc_thread *t, int dirfd, uint64_t gva, int flags, char *
 		struct svc_file *f = svc_fd_get(svc_thread_vm(t), dirfd);
 		if (!f)
 			return -EBADF;
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		if (!vf || !(vf->type == VFS_FT_DIR || vf->type == VFS_FT_PATH))
 			err = -ENOTDIR;
 		else
@@ -197,7 +189,7 @@ static long open_magic(struct svc_thread *t, int fd, int flags, mode_t mode)
 	struct svc_file *f = svc_fd_get(svc_thread_vm(t), fd);
 	if (!f)
 		return -ENOENT;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	long r;
 	if (vf && vf->type != VFS_FT_DEV && vf->type != VFS_FT_SYNTH) {
 		char path[VFS_PATH_MAX];
@@ -290,7 +282,7 @@ static long sys_close_range(struct svc_thread *t, const uint64_t a[6])
 /* stat of an open file. */
 static int file_stat(struct svc_thread *t, struct svc_file *f, struct stat *st)
 {
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (vf && (vf->synth || vf->type == VFS_FT_SYNTH))
 		return vfs_stat(tvfs(t), vf->path, AT_SYMLINK_NOFOLLOW, st);
 	return fstat(f->host_fd, st) < 0 ? -errno : 0;
@@ -377,7 +369,7 @@ static long sys_statx(struct svc_thread *t, const uint64_t a[6])
 			struct svc_file *f = svc_fd_get(svc_thread_vm(t), dirfd);
 			if (!f)
 				return -EBADF;
-			struct vfs_file *vf = file_vf(f);
+			struct vfs_file *vf = svc_fsfile_vf(f);
 			err = 0;
 			if (vf && (vf->synth || vf->type == VFS_FT_SYNTH))
 				err = vfs_statx(tvfs(t), vf->path, AT_SYMLINK_NOFOLLOW, mask, &sx);
@@ -403,7 +395,7 @@ static long do_access(struct svc_thread *t, int dirfd, uint64_t gpath, int mode,
 		struct svc_file *f = svc_fd_get(svc_thread_vm(t), dirfd);
 		if (!f)
 			return -EBADF;
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		err = vf ? 0 : -EBADF;
 		if (vf)
 			memcpy(path, vf->path, strlen(vf->path) + 1);
@@ -622,7 +614,7 @@ static int fd_path(struct svc_thread *t, int fd, char *path, struct svc_file **f
 	struct svc_file *f = svc_fd_get(svc_thread_vm(t), fd);
 	if (!f)
 		return -EBADF;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (!vf) {
 		svc_file_put(f);
 		return -EPERM; /* pipes, sockets...: nothing to change that the guest sees */
@@ -666,7 +658,7 @@ static long sys_fchmod(struct svc_thread *t, const uint64_t a[6])
 	int err = fd_path(t, (int)a[0], path, &f);
 	if (err)
 		return err;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (vf->upper) /* the host fd is the file itself: works after unlink too */
 		err = fchmod(f->host_fd, (mode_t)a[1] & 01777) < 0 ? -errno : 0;
 	else
@@ -740,7 +732,7 @@ static long sys_utimensat(struct svc_thread *t, const uint64_t a[6])
 		struct svc_file *f;
 		if ((err = fd_path(t, dirfd, path, &f)))
 			return err;
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		if (vf->upper)
 			err = futimens(f->host_fd, tsp) < 0 ? -errno : 0;
 		else
@@ -771,7 +763,7 @@ static struct svc_file *writable_file(struct svc_thread *t, int fd, long *err)
 	*err = -EBADF;
 	if (!f)
 		return NULL;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (f->accmode != O_WRONLY && f->accmode != O_RDWR) {
 		*err = f->accmode == O_PATH ? -EBADF : -EINVAL;
 	} else if (!vf || vf->type != VFS_FT_REG) {
@@ -793,7 +785,7 @@ static long sys_ftruncate(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return err;
 	struct vfs *v = tvfs(t);
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	bool acct = vfs_quota_applies(v, vf);
 	uint64_t tok = 0;
 	struct stat st;
@@ -827,7 +819,7 @@ static long sys_fallocate(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return err;
 	struct vfs *v = tvfs(t);
-	bool acct = vfs_quota_applies(v, file_vf(f)) && !(mode & FALLOC_FL_PUNCH_HOLE);
+	bool acct = vfs_quota_applies(v, svc_fsfile_vf(f)) && !(mode & FALLOC_FL_PUNCH_HOLE);
 	uint64_t tok = 0, want = (uint64_t)len;
 	if (acct && (err = vfs_quota_begin(v, f->host_fd, (uint64_t)off, &want, &tok)))
 		goto out;
@@ -913,7 +905,7 @@ static long sys_fstatfs(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return -EBADF;
 	struct statfs st;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	long err = 0;
 	if (vf)
 		vfs_statfs_fd(tvfs(t), vf, &st);
@@ -966,7 +958,7 @@ static long sys_fchdir(struct svc_thread *t, const uint64_t a[6])
 	struct svc_file *f = svc_fd_get(svc_thread_vm(t), (int)a[0]);
 	if (!f)
 		return -EBADF;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	char path[VFS_PATH_MAX];
 	long err = 0;
 	if (!vf || !(vf->type == VFS_FT_DIR || vf->type == VFS_FT_PATH))
@@ -985,7 +977,7 @@ static long sys_getdents64(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return -EBADF;
 	long r;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	uint64_t len = a[2] > (1u << 20) ? (1u << 20) : a[2];
 	void *buf = len ? svc_uptr(t, a[1], len) : NULL;
 	if (f->accmode == O_PATH) {
@@ -1007,7 +999,7 @@ static long sys_getdents64(struct svc_thread *t, const uint64_t a[6])
 long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence)
 {
 	struct svc_fsfile *ff = f->priv;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (!vf)
 		return -EBADF;
 	pthread_mutex_lock(&ff->lock);

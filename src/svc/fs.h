@@ -31,6 +31,15 @@ struct svc_fsfile {
 	uint64_t dpos;	      /* directory position (getdents64 cookie) */
 };
 
+/* The vfs file of an SVC_F_FILE / SVC_F_DIR file, else NULL. */
+static inline struct vfs_file *svc_fsfile_vf(const struct svc_file *f)
+{
+	if (f->kind != SVC_F_FILE && f->kind != SVC_F_DIR)
+		return NULL;
+	const struct svc_fsfile *ff = f->priv;
+	return ff ? ff->vf : NULL;
+}
+
 /* svc_file.priv of SVC_F_STDIO files. */
 struct svc_stdio {
 	bool host_blocking; /* host fd shares the caller's description: not O_NONBLOCK */
