@@ -254,5 +254,7 @@ void svc_vdso_install(struct svc_vm *vm);
 /* Take a (guest TSC, host clocks) sample on @t's vCPU (not running) and
  * publish it in the data page; the vDSO's slow path lands here. */
 void svc_vdso_sample(struct svc_thread *t);
+/* The guest TSC of @t's vCPU (its own thread, not running). 0 or -EIO. */
+int svc_guest_tsc(struct svc_thread *t, uint64_t *tsc);
 
 #endif

@@ -777,7 +777,7 @@ void svc_vdso_install(struct svc_vm *vm)
 	vm->vvar = v;
 }
 
-static int guest_tsc(struct svc_thread *t, uint64_t *tsc)
+int svc_guest_tsc(struct svc_thread *t, uint64_t *tsc)
 {
 	struct {
 		struct kvm_msrs hdr;
@@ -799,7 +799,7 @@ void svc_vdso_sample(struct svc_thread *t)
 		return;
 	uint64_t g;
 	uint64_t m0 = svc_clock_ns(CLOCK_MONOTONIC);
-	if (guest_tsc(t, &g) < 0)
+	if (svc_guest_tsc(t, &g) < 0)
 		return;
 	uint64_t m1 = svc_clock_ns(CLOCK_MONOTONIC);
 	if (m1 - m0 > 50000)
