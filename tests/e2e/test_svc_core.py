@@ -298,3 +298,30 @@ def test_pause_resume_parks_every_vcpu(rootfs, libc):
             p.wait()
     assert p.returncode == 0, err.decode()
     assert out.decode().splitlines()[-1].startswith("tick=30 ")
+
+
+# ------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("argv,status,needle", [
+    (["nosuch"], 127, "nosuch: No such file or directory"),
+    (["/bin/junk"], 126, "not an ELF file"),
+    (["/bin"], 126, "Permission denied"),
+    (["--memory", "3M", "x"], 125, "--memory 3M"),
+    (["--max-threads", "100", "x"], 125, "--max-threads 100"),
+    (["--cpus", "0", "x"], 125, "--cpus 0"),
+    (["--publish", "1.2.3.4:80", "x"], 125, "--publish"),
+    (["--allow-connect", "nohost:1", "x"], 125, "--allow-connect"),
+    (["--volume", "rel:/x", "x"], 125, "--volume"),
+    (["--workdir", "rel", "x"], 125, "--workdir"),
+    ([], 125, "missing PROGRAM"),
+])
+def test_bad_usage_and_programs(rootfs, argv, status, needle):
+    junk = rootfs / "bin" / "junk"
+    if not junk.exists():
+        junk.write_bytes(b"garbage, not a program")
+        junk.chmod(0o755)
+    p = subprocess.run([str(BUILD / "nubis"), "run", "--rootfs", str(rootfs), *argv],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT)
+    err = p.stderr.decode(errors="replace")
+    assert p.returncode == status, err
+    assert needle in err, err
