@@ -952,7 +952,8 @@ uint64_t vfs_quota_used(struct vfs *v)
 	return u;
 }
 
-/* Bytes the upper directory @dfd holds (recursive, links shared by nlink). */
+/* Bytes the upper directory @dfd holds (recursive, links shared by nlink);
+ * counts its names into *@entries and removes copy-up leftovers. */
 static uint64_t tree_usage(int dfd, unsigned depth, uint64_t *entries)
 {
 	if (depth > VFS_PATH_MAX / 2 + 8) /* deeper than any guest path */
@@ -970,6 +971,10 @@ static uint64_t tree_usage(int dfd, unsigned depth, uint64_t *entries)
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
+		if (!strncmp(e->d_name, WH_TMP, sizeof(WH_TMP) - 1)) {
+			unlinkat(fd, e->d_name, 0); /* a copy-up cut short by a crash */
+			continue;
+		}
 		struct stat st;
 		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;

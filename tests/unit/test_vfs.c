@@ -615,8 +615,15 @@ static void test_quota(void **state)
 	uint64_t used = vfs_quota_used(v);
 	assert_true(used >= 128 * 1024);
 	vfs_destroy(v);
+	char tmpf[600];
+	snprintf(tmpf, sizeof(tmpf), "%s/.wh..wh..cu.77", up2); /* as after a crash */
+	int tfd = open(tmpf, O_CREAT | O_WRONLY, 0600);
+	assert_true(tfd >= 0);
+	assert_int_equal(write(tfd, buf, 4096), 4096);
+	close(tfd);
 	assert_int_equal(vfs_create(&cfg, &v, &err), 0);
 	assert_int_equal(vfs_quota_used(v), used);
+	assert_true(access(tmpf, F_OK) < 0); /* removed by the walk */
 	/* names are capped too (max(quota / VFS_ENTRY_BYTES, 1024)): no inode flood */
 	int made = 0, lasterr = 0;
 	assert_int_equal(vfs_mkdir(v, "/many", 0755), 0);
