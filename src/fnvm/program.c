@@ -297,8 +297,8 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 }
 
 static int program_create(const struct kvmhost *kvm, const char *path, int fd,
-			  const struct fnvm_config *cfg, unsigned uid, struct fnvm_program **out,
-			  struct nb_error *err)
+			  const struct fnvm_config *cfg, unsigned uid, unsigned vdso_pages,
+			  struct fnvm_program **out, struct nb_error *err)
 {
 	uint8_t *img = NULL;
 	size_t len = 0;
@@ -365,6 +365,11 @@ static int program_create(const struct kvmhost *kvm, const char *path, int fd,
 		stack_res = FNVM_STACK_MAX;
 	p->stack_lo = mem - stack_res;
 	p->mmap_top = p->stack_lo - FNVM_PAGE;
+	if (vdso_pages) {
+		/* [guard][vvar][vDSO pages][guard] below the stack */
+		p->vdso_base = p->stack_lo - FNVM_PAGE - (1 + (uint64_t)vdso_pages) * FNVM_PAGE;
+		p->mmap_top = p->vdso_base - FNVM_PAGE;
+	}
 	p->brk_start = p->load_hi;
 	if (p->load_lo < UVM_USER_BASE) {
 		nb_error_set(err, NB_EFORMAT,
@@ -389,21 +394,39 @@ static int program_create(const struct kvmhost *kvm, const char *path, int fd,
 	memcpy(rnd, &r0, 8);
 	memcpy(rnd + 8, &r1, 8);
 	uint64_t aux[] = {
-	    AT_PHDR,   ei.phdr_vaddr ? ei.phdr_vaddr + p->bias : 0,
-	    AT_PHENT,  ei.phentsize,
-	    AT_PHNUM,  ei.phnum,
-	    AT_PAGESZ, FNVM_PAGE,
-	    AT_BASE,   0,
-	    AT_FLAGS,  0,
-	    AT_ENTRY,  p->entry,
-	    AT_UID,    uid,
-	    AT_EUID,   uid,
-	    AT_GID,    uid,
-	    AT_EGID,   uid,
-	    AT_SECURE, 0,
-	    AT_HWCAP,  host_hwcap(kvm),
-	    AT_HWCAP2, 0,
-	    AT_CLKTCK, 100,
+	    AT_PHDR,
+	    ei.phdr_vaddr ? ei.phdr_vaddr + p->bias : 0,
+	    AT_PHENT,
+	    ei.phentsize,
+	    AT_PHNUM,
+	    ei.phnum,
+	    AT_PAGESZ,
+	    FNVM_PAGE,
+	    AT_BASE,
+	    0,
+	    AT_FLAGS,
+	    0,
+	    AT_ENTRY,
+	    p->entry,
+	    AT_UID,
+	    uid,
+	    AT_EUID,
+	    uid,
+	    AT_GID,
+	    uid,
+	    AT_EGID,
+	    uid,
+	    AT_SECURE,
+	    0,
+	    AT_HWCAP,
+	    host_hwcap(kvm),
+	    AT_HWCAP2,
+	    0,
+	    AT_CLKTCK,
+	    100,
+	    /* service VMs: the vDSO, one page above its data page */
+	    p->vdso_base ? AT_SYSINFO_EHDR : AT_IGNORE,
+	    p->vdso_base ? p->vdso_base + FNVM_PAGE : 0,
 	};
 	uint64_t cap = stack_res / 2 < STACK_BLOB_MAX ? stack_res / 2 : STACK_BLOB_MAX;
 	p->stack_blob = malloc(cap);
@@ -439,14 +462,14 @@ fail:
 int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struct fnvm_config *cfg,
 			struct fnvm_program **out, struct nb_error *err)
 {
-	return program_create(kvm, path, -1, cfg, FNVM_UID, out, err);
+	return program_create(kvm, path, -1, cfg, FNVM_UID, 0, out, err);
 }
 
 int fnvm_program_create_fd(const struct kvmhost *kvm, int fd, const char *name,
-			   const struct fnvm_config *cfg, unsigned uid, struct fnvm_program **out,
-			   struct nb_error *err)
+			   const struct fnvm_config *cfg, unsigned uid, unsigned vdso_pages,
+			   struct fnvm_program **out, struct nb_error *err)
 {
-	return program_create(kvm, name, fd, cfg, uid, out, err);
+	return program_create(kvm, name, fd, cfg, uid, vdso_pages, out, err);
 }
 
 void fnvm_program_destroy(struct fnvm_program *p)

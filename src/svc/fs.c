@@ -51,14 +51,6 @@ static struct vfs *tvfs(struct svc_thread *t)
 	return tfs(t)->vfs;
 }
 
-static struct vfs_file *file_vf(const struct svc_file *f)
-{
-	if (f->kind != SVC_F_FILE && f->kind != SVC_F_DIR)
-		return NULL;
-	const struct svc_fsfile *ff = f->priv;
-	return ff ? ff->vf : NULL;
-}
-
 /* ---------------------------------------------------------- paths */
 
 int svc_fs_path(struct svc_thread *t, int dirfd, uint64_t gva, int flags, char *out)
@@ -88,7 +80,7 @@ int svc_fs_path(struct svc_thread *t, int dirfd, uint64_t gva, int flags, char *
 		struct svc_file *f = svc_fd_get(svc_thread_vm(t), dirfd);
 		if (!f)
 			return -EBADF;
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		if (!vf || !(vf->type == VFS_FT_DIR || vf->type == VFS_FT_PATH))
 			err = -ENOTDIR;
 		else
@@ -146,7 +138,8 @@ static long install_vfs(struct svc_thread *t, int hostfd, struct vfs_file *vf, i
 }
 
 /* The guest fd named by @path if it is (lexically) /proc/self/fd/N,
- * /proc/PID/fd/N, /dev/fd/N or /dev/std{in,out,err}; else -1. */
+ * /proc/PID/fd/N, /dev/fd/N or /dev/std{in,out,err}; -2 for /dev/tty;
+ * else -1. */
 static int magic_fd(const char *path)
 {
 	char n[VFS_PATH_MAX];
@@ -158,6 +151,8 @@ static int magic_fd(const char *path)
 		return 1;
 	if (!strcmp(n, "/dev/stderr"))
 		return 2;
+	if (!strcmp(n, "/dev/tty"))
+		return -2;
 	const char *p;
 	if (!strncmp(n, "/dev/fd/", 8)) {
 		p = n + 8;
@@ -194,7 +189,7 @@ static long open_magic(struct svc_thread *t, int fd, int flags, mode_t mode)
 	struct svc_file *f = svc_fd_get(svc_thread_vm(t), fd);
 	if (!f)
 		return -ENOENT;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	long r;
 	if (vf && vf->type != VFS_FT_DEV && vf->type != VFS_FT_SYNTH) {
 		char path[VFS_PATH_MAX];
@@ -229,6 +224,18 @@ static long do_open(struct svc_thread *t, int dirfd, uint64_t gpath, int flags, 
 	if (flags & O_PATH)
 		flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	int mfd = (flags & (O_PATH | O_NOFOLLOW)) ? -1 : magic_fd(path);
+	if (mfd == -2) { /* /dev/tty: the standard stream that is a terminal */
+		for (int i = 0; i < 3 && mfd < 0; i++) {
+			struct svc_file *f = svc_fd_get(svc_thread_vm(t), i);
+			if (f && f->kind == SVC_F_STDIO && f->accmode == O_RDWR &&
+			    isatty(f->host_fd))
+				mfd = i;
+			if (f)
+				svc_file_put(f);
+		}
+		if (mfd < 0)
+			return -ENXIO; /* no controlling terminal */
+	}
 	if (mfd >= 0)
 		return open_magic(t, mfd, flags, mode & 07777);
 	struct svc_fs *fs = tfs(t);
@@ -275,7 +282,7 @@ static long sys_close_range(struct svc_thread *t, const uint64_t a[6])
 /* stat of an open file. */
 static int file_stat(struct svc_thread *t, struct svc_file *f, struct stat *st)
 {
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (vf && (vf->synth || vf->type == VFS_FT_SYNTH))
 		return vfs_stat(tvfs(t), vf->path, AT_SYMLINK_NOFOLLOW, st);
 	return fstat(f->host_fd, st) < 0 ? -errno : 0;
@@ -362,7 +369,7 @@ static long sys_statx(struct svc_thread *t, const uint64_t a[6])
 			struct svc_file *f = svc_fd_get(svc_thread_vm(t), dirfd);
 			if (!f)
 				return -EBADF;
-			struct vfs_file *vf = file_vf(f);
+			struct vfs_file *vf = svc_fsfile_vf(f);
 			err = 0;
 			if (vf && (vf->synth || vf->type == VFS_FT_SYNTH))
 				err = vfs_statx(tvfs(t), vf->path, AT_SYMLINK_NOFOLLOW, mask, &sx);
@@ -388,7 +395,7 @@ static long do_access(struct svc_thread *t, int dirfd, uint64_t gpath, int mode,
 		struct svc_file *f = svc_fd_get(svc_thread_vm(t), dirfd);
 		if (!f)
 			return -EBADF;
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		err = vf ? 0 : -EBADF;
 		if (vf)
 			memcpy(path, vf->path, strlen(vf->path) + 1);
@@ -607,7 +614,7 @@ static int fd_path(struct svc_thread *t, int fd, char *path, struct svc_file **f
 	struct svc_file *f = svc_fd_get(svc_thread_vm(t), fd);
 	if (!f)
 		return -EBADF;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (!vf) {
 		svc_file_put(f);
 		return -EPERM; /* pipes, sockets...: nothing to change that the guest sees */
@@ -651,7 +658,7 @@ static long sys_fchmod(struct svc_thread *t, const uint64_t a[6])
 	int err = fd_path(t, (int)a[0], path, &f);
 	if (err)
 		return err;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (vf->upper) /* the host fd is the file itself: works after unlink too */
 		err = fchmod(f->host_fd, (mode_t)a[1] & 01777) < 0 ? -errno : 0;
 	else
@@ -725,7 +732,7 @@ static long sys_utimensat(struct svc_thread *t, const uint64_t a[6])
 		struct svc_file *f;
 		if ((err = fd_path(t, dirfd, path, &f)))
 			return err;
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		if (vf->upper)
 			err = futimens(f->host_fd, tsp) < 0 ? -errno : 0;
 		else
@@ -756,7 +763,7 @@ static struct svc_file *writable_file(struct svc_thread *t, int fd, long *err)
 	*err = -EBADF;
 	if (!f)
 		return NULL;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (f->accmode != O_WRONLY && f->accmode != O_RDWR) {
 		*err = f->accmode == O_PATH ? -EBADF : -EINVAL;
 	} else if (!vf || vf->type != VFS_FT_REG) {
@@ -778,7 +785,7 @@ static long sys_ftruncate(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return err;
 	struct vfs *v = tvfs(t);
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	bool acct = vfs_quota_applies(v, vf);
 	uint64_t tok = 0;
 	struct stat st;
@@ -812,7 +819,7 @@ static long sys_fallocate(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return err;
 	struct vfs *v = tvfs(t);
-	bool acct = vfs_quota_applies(v, file_vf(f)) && !(mode & FALLOC_FL_PUNCH_HOLE);
+	bool acct = vfs_quota_applies(v, svc_fsfile_vf(f)) && !(mode & FALLOC_FL_PUNCH_HOLE);
 	uint64_t tok = 0, want = (uint64_t)len;
 	if (acct && (err = vfs_quota_begin(v, f->host_fd, (uint64_t)off, &want, &tok)))
 		goto out;
@@ -898,7 +905,7 @@ static long sys_fstatfs(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return -EBADF;
 	struct statfs st;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	long err = 0;
 	if (vf)
 		vfs_statfs_fd(tvfs(t), vf, &st);
@@ -951,7 +958,7 @@ static long sys_fchdir(struct svc_thread *t, const uint64_t a[6])
 	struct svc_file *f = svc_fd_get(svc_thread_vm(t), (int)a[0]);
 	if (!f)
 		return -EBADF;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	char path[VFS_PATH_MAX];
 	long err = 0;
 	if (!vf || !(vf->type == VFS_FT_DIR || vf->type == VFS_FT_PATH))
@@ -970,7 +977,7 @@ static long sys_getdents64(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return -EBADF;
 	long r;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	uint64_t len = a[2] > (1u << 20) ? (1u << 20) : a[2];
 	void *buf = len ? svc_uptr(t, a[1], len) : NULL;
 	if (f->accmode == O_PATH) {
@@ -989,12 +996,10 @@ static long sys_getdents64(struct svc_thread *t, const uint64_t a[6])
 	return r;
 }
 
-/* Directory lseek (io.c calls this for SVC_F_DIR). */
-long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence);
 long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence)
 {
 	struct svc_fsfile *ff = f->priv;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (!vf)
 		return -EBADF;
 	pthread_mutex_lock(&ff->lock);
@@ -1302,6 +1307,18 @@ static long proc_fd_link(void *ctx, int fd, char *buf, size_t len)
 	return (long)l;
 }
 
+static long proc_cwd(void *ctx, char *buf, size_t len)
+{
+	struct svc_fs *fs = ctx;
+	pthread_mutex_lock(&fs->lock);
+	size_t l = strlen(fs->cwd);
+	if (l > len)
+		l = len;
+	memcpy(buf, fs->cwd, l);
+	pthread_mutex_unlock(&fs->lock);
+	return (long)l;
+}
+
 static size_t proc_fd_list(void *ctx, int *fds, size_t max)
 {
 	struct svc_fs *fs = ctx;
@@ -1420,6 +1437,21 @@ static int proc_file(void *ctx, const char *name, char **data, size_t *len)
 
 /* ---------------------------------------------------------- life cycle */
 
+/* The /proc hooks of the vfs (again when fs->exe changes, before the guest runs). */
+static void set_proc_ops(struct svc_fs *fs)
+{
+	struct vfs_proc_ops ops = {
+	    .ctx = fs,
+	    .fd_link = proc_fd_link,
+	    .fd_list = proc_fd_list,
+	    .self_file = proc_self_file,
+	    .proc_file = proc_file,
+	    .cwd = proc_cwd,
+	    .exe = fs->exe,
+	};
+	vfs_set_proc_ops(fs->vfs, &ops);
+}
+
 static void stdio_release(struct svc_file *f)
 {
 	free(f->priv);
@@ -1519,15 +1551,7 @@ int svc_fs_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_error
 		nb_error_set(err, NB_ERESOURCE, "out of memory");
 		goto fail;
 	}
-	struct vfs_proc_ops ops = {
-	    .ctx = fs,
-	    .fd_link = proc_fd_link,
-	    .fd_list = proc_fd_list,
-	    .self_file = proc_self_file,
-	    .proc_file = proc_file,
-	    .exe = fs->exe,
-	};
-	vfs_set_proc_ops(fs->vfs, &ops);
+	set_proc_ops(fs);
 	const char *wd = cfg->workdir && cfg->workdir[0] ? cfg->workdir : "/";
 	if (wd[0] != '/') {
 		nb_error_set(err, NB_EINVAL, "working directory %s: not an absolute path", wd);
@@ -1576,17 +1600,9 @@ static void remember_exe(struct svc_fs *fs, const char *abs)
 	char *e = strdup(abs);
 	if (!e)
 		return;
-	struct vfs_proc_ops ops = {
-	    .ctx = fs,
-	    .fd_link = proc_fd_link,
-	    .fd_list = proc_fd_list,
-	    .self_file = proc_self_file,
-	    .proc_file = proc_file,
-	    .exe = e,
-	};
-	vfs_set_proc_ops(fs->vfs, &ops);
 	free(fs->exe);
 	fs->exe = e;
+	set_proc_ops(fs);
 }
 
 int svc_fs_open_exec(struct svc_vm *vm, const char *path)

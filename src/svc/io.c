@@ -34,19 +34,9 @@
 #define KTERMIOS_SIZE 36 /* struct termios of the kernel (TCGETS) */
 #define EPOLL_EV_SIZE 12 /* struct epoll_event, packed on x86-64 */
 
-long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence);
-
 static struct svc_vm *tvm(struct svc_thread *t)
 {
 	return svc_thread_vm(t);
-}
-
-static struct vfs_file *file_vf(const struct svc_file *f)
-{
-	if (f->kind != SVC_F_FILE && f->kind != SVC_F_DIR)
-		return NULL;
-	const struct svc_fsfile *ff = f->priv;
-	return ff ? ff->vf : NULL;
 }
 
 /* Kinds whose host operations may say EAGAIN (waited for in the monitor). */
@@ -144,7 +134,7 @@ static long rw_iov(struct svc_thread *t, struct svc_file *f, bool wr, struct iov
 		return -ESPIPE;
 	if (!can_block(f)) {
 		struct vfs *v = svc_vm_fs(tvm(t))->vfs;
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		if (!(wr && vf && vfs_quota_applies(v, vf)) || total == 0)
 			return host_rw(f, wr, iov, cnt, off);
 		uint64_t start = (uint64_t)off, tok, len = total;
@@ -386,7 +376,7 @@ static long sys_ioctl(struct svc_thread *t, const uint64_t a[6])
 		r = r < 0 ? r : 0;
 		break;
 	case FIONREAD: {
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		if (f->kind == SVC_F_DIR) {
 			r = -EINVAL;
 			break;
@@ -961,7 +951,7 @@ static long sys_timerfd_gettime(struct svc_thread *t, const uint64_t a[6])
 static long copy_files(struct svc_thread *t, struct svc_file *in, int64_t *inoff,
 		       struct svc_file *out, int64_t outoff, uint64_t len)
 {
-	struct vfs_file *ivf = file_vf(in);
+	struct vfs_file *ivf = svc_fsfile_vf(in);
 	if (in->accmode == O_WRONLY || in->accmode == O_PATH || out->accmode == O_RDONLY ||
 	    out->accmode == O_PATH)
 		return -EBADF;
@@ -1049,7 +1039,7 @@ static long sys_copy_file_range(struct svc_thread *t, const uint64_t a[6])
 	struct svc_file *in = svc_fd_get(vm, (int)a[0]);
 	struct svc_file *out = svc_fd_get(vm, (int)a[2]);
 	long r;
-	struct vfs_file *ovf = out ? file_vf(out) : NULL;
+	struct vfs_file *ovf = out ? svc_fsfile_vf(out) : NULL;
 	if (!in || !out)
 		r = -EBADF;
 	else if (!ovf || ovf->type != VFS_FT_REG)

@@ -2,6 +2,7 @@
 /* Service VMs: life cycle (create, start, wait, kill, pause, resume, destroy). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -256,6 +257,7 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	pthread_mutex_init(&vm->timer_lock, NULL);
 	pthread_mutex_init(&vm->log_lock, NULL);
 	pthread_mutex_init(&vm->gate_lock, NULL);
+	pthread_mutex_init(&vm->vvar_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -306,7 +308,8 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	if (getrandom(&fc.seed, sizeof(fc.seed), 0) != sizeof(fc.seed))
 		fc.seed = nb_now_ns();
 	struct nb_error perr;
-	if (fnvm_program_create_fd(kvm, fd, path, &fc, 0, &vm->prog, &perr) < 0) {
+	unsigned vdso_pages = getenv("NUBIS_NO_VDSO") ? 0 : SVC_VDSO_PAGES;
+	if (fnvm_program_create_fd(kvm, fd, path, &fc, 0, vdso_pages, &vm->prog, &perr) < 0) {
 		nb_error_set(err, perr.code, "%s: %s", path, perr.msg);
 		goto fail;
 	}
@@ -324,6 +327,7 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 		goto fail;
 	}
 	svc_signal_init(vm);
+	svc_vdso_install(vm);
 	*out = vm;
 	return 0;
 fail:
@@ -432,6 +436,7 @@ void svc_destroy(struct svc_vm *vm)
 	pthread_mutex_destroy(&vm->timer_lock);
 	pthread_mutex_destroy(&vm->log_lock);
 	pthread_mutex_destroy(&vm->gate_lock);
+	pthread_mutex_destroy(&vm->vvar_lock);
 	pthread_cond_destroy(&vm->gate_cond);
 	pthread_cond_destroy(&vm->cond);
 	pthread_cond_destroy(&vm->timer_cond);

@@ -320,8 +320,11 @@ static void on_exception(struct svc_thread *t, int vec)
 	uint8_t insn[3] = {0};
 	if (vec == 13 && errcode == 0 && svc_copy_in(t, insn, f[0], 3) == 0 && insn[0] == 0x0f &&
 	    (insn[1] == 0x31 || (insn[1] == 0x01 && insn[2] == 0xf9))) {
-		/* rdtsc/rdtscp with CR4.TSD: the host's TSC */
-		uint64_t tsc = __builtin_ia32_rdtsc();
+		/* rdtsc/rdtscp when the host forces CR4.TSD: the guest's TSC (as
+		 * the vDSO's calibration sees it) */
+		uint64_t tsc;
+		if (svc_guest_tsc(t, &tsc) < 0)
+			tsc = __builtin_ia32_rdtsc();
 		t->u.rax = (uint32_t)tsc;
 		t->u.rdx = tsc >> 32;
 		if (insn[1] == 0x01)
@@ -630,11 +633,23 @@ static int cpu_get(struct svc_vm *vm, struct vcpu **out, bool *reused)
 	return 0;
 }
 
+/* Real time: rdtsc runs natively in every thread (the same guest TSC in
+ * all of them) unless the host forces CR4.TSD, when on_exception emulates. */
+static void tsc_native(struct vcpu *c)
+{
+	struct kvm_sregs sr;
+	if (ioctl(c->fd, KVM_GET_SREGS, &sr) == 0) {
+		sr.cr4 &= ~CR4_TSD;
+		ioctl(c->fd, KVM_SET_SREGS, &sr);
+	}
+}
+
 static int cpu_setup(struct svc_thread *t, const struct kvm_xsave *xs, bool reused)
 {
 	int rc = reused ? x86_uvm_vcpu_reset(t->cpu) : x86_uvm_vcpu_init(t->cpu);
 	if (rc)
 		return rc;
+	tsc_native(t->cpu);
 	if (t->fs_base && (rc = svc_thread_set_segbase(t, 0, t->fs_base)))
 		return rc;
 	if (t->gs_base && (rc = svc_thread_set_segbase(t, 1, t->gs_base)))
@@ -783,12 +798,7 @@ int svc_thread_start_main(struct svc_vm *vm, struct nb_error *err)
 		rc = -errno;
 		goto fail;
 	}
-	/* real time: rdtsc runs natively unless the host forces TSD */
-	struct kvm_sregs sr;
-	if (ioctl(t->cpu->fd, KVM_GET_SREGS, &sr) == 0) {
-		sr.cr4 &= ~CR4_TSD;
-		ioctl(t->cpu->fd, KVM_SET_SREGS, &sr);
-	}
+	tsc_native(t->cpu);
 	t->ctx = SVC_CTX_USER;
 	t->full_restore = true;
 	struct start st = {.t = t, .main = true};

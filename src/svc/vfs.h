@@ -47,6 +47,9 @@
 #define VFS_MAX_LAYERS 128 /* lower layers + upper */
 #define VFS_PATH_MAX   4096
 #define VFS_MAX_LINKS  40
+/* With a quota, the writable layer may hold at most quota / VFS_ENTRY_BYTES
+ * names (at least 1024): files, directories, links, whiteouts. */
+#define VFS_ENTRY_BYTES 512
 
 struct vfs_volume {
 	const char *host_dir;  /* host directory */
@@ -180,6 +183,8 @@ struct vfs_proc_ops {
 	/* Content of /proc/NAME (cpuinfo, meminfo, ...) the same way, or
 	 * -ENOENT to get the vfs's generic one. May be NULL. */
 	int (*proc_file)(void *ctx, const char *name, char **data, size_t *len);
+	/* Link text of /proc/self/cwd into @buf (@len): length. May be NULL. */
+	long (*cwd)(void *ctx, char *buf, size_t len);
 	/* Guest path of the running program (/proc/self/exe). */
 	const char *exe;
 };

@@ -757,6 +757,12 @@ static int t_dev(int argc, char **argv)
 	CHECK(w > 2, "open /dev/stdout");
 	close(w);
 	ERR(open("/proc/self/fd/999", O_RDONLY), ENOENT);
+	ERR(open("/dev/tty", O_RDWR), ENXIO); /* stdio is not a terminal in the tests */
+	chdir("/tmp");
+	n = readlink("/proc/self/cwd", buf, sizeof(buf));
+	CHECK(n == 4 && !memcmp(buf, "/tmp", 4), "/proc/self/cwd");
+	CHECK(get("/proc/self/cwd/procf", buf, sizeof(buf)) == 8, "through /proc/self/cwd");
+	chdir("/");
 	CHECK(get("/proc/self/stat", buf, sizeof(buf)) > 10 && !strncmp(buf, "1 (", 3),
 	      "/proc/self/stat %.40s", buf);
 	CHECK(get("/proc/cpuinfo", buf, sizeof(buf)) > 0 && strstr(buf, "processor"), "cpuinfo");
@@ -878,6 +884,25 @@ static int t_quota(int argc, char **argv)
 	CHECK(fd >= 0 && write(fd, buf, 4096) == 4096, "write after unlink frees room");
 	close(fd);
 	free(buf);
+	/* empty files: the number of names is capped too */
+	mkdir("/names", 0755);
+	int names = 0;
+	err = 0;
+	for (int i = 0; i < 100000; i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "/names/%d", i);
+		int f = open(p, O_CREAT | O_WRONLY, 0644);
+		if (f < 0) {
+			err = errno;
+			break;
+		}
+		close(f);
+		names++;
+	}
+	say("names=%d", names);
+	CHECK(err == ENOSPC, "names errno %d", err);
+	CHECK(unlink("/names/0") == 0 && close(open("/names/again", O_CREAT | O_WRONLY, 0644)) == 0,
+	      "a name again after unlink");
 	return 0;
 }
 

@@ -617,6 +617,35 @@ static void test_quota(void **state)
 	vfs_destroy(v);
 	assert_int_equal(vfs_create(&cfg, &v, &err), 0);
 	assert_int_equal(vfs_quota_used(v), used);
+	/* names are capped too (max(quota / VFS_ENTRY_BYTES, 1024)): no inode flood */
+	int made = 0, lasterr = 0;
+	assert_int_equal(vfs_mkdir(v, "/many", 0755), 0);
+	for (int i = 0; i < 5000; i++) {
+		char nm[64];
+		snprintf(nm, sizeof(nm), i % 2 ? "/many/f%d" : "/many/s%d", i);
+		int r;
+		if (i % 2) {
+			struct vfs_file *nf;
+			r = vfs_open(v, nm, O_CREAT | O_WRONLY, 0644, &nf);
+			if (r >= 0) {
+				close(r);
+				vfs_file_destroy(nf);
+				r = 0;
+			}
+		} else {
+			r = vfs_symlink(v, "x", nm);
+		}
+		if (r) {
+			lasterr = r;
+			break;
+		}
+		made++;
+	}
+	assert_int_equal(lasterr, -ENOSPC);
+	assert_true(made > 900 && made < 1024);
+	expect_err(vfs_mkdir(v, "/many/d", 0755), ENOSPC, "mkdir at the entry cap");
+	assert_int_equal(vfs_unlink(v, "/many/s0"), 0);
+	assert_int_equal(vfs_mkdir(v, "/many/d", 0755), 0);
 	struct statfs sf;
 	assert_int_equal(vfs_statfs(v, "/", &sf), 0);
 	assert_int_equal((uint64_t)sf.f_blocks * (uint64_t)sf.f_bsize, 256 * 1024);
