@@ -105,6 +105,7 @@ static void fsfile_release(struct svc_file *f)
 	struct svc_fsfile *ff = f->priv;
 	if (!ff)
 		return;
+	vfs_file_closing(ff->vfs, ff->vf, f->host_fd);
 	vfs_file_destroy(ff->vf);
 	pthread_mutex_destroy(&ff->lock);
 	free(ff);
@@ -131,6 +132,7 @@ static long install_vfs(struct svc_thread *t, int hostfd, struct vfs_file *vf, i
 	}
 	pthread_mutex_init(&ff->lock, NULL);
 	ff->vf = vf;
+	ff->vfs = svc_vm_fs(svc_thread_vm(t))->vfs;
 	f->priv = ff;
 	f->release = fsfile_release;
 	f->path = path;
@@ -216,11 +218,20 @@ static long open_magic(struct svc_thread *t, int fd, int flags, mode_t mode)
 static long do_open(struct svc_thread *t, int dirfd, uint64_t gpath, int flags, mode_t mode)
 {
 	char path[VFS_PATH_MAX];
-	if ((flags & O_TMPFILE) == O_TMPFILE)
-		return -EOPNOTSUPP;
 	int err = svc_fs_path(t, dirfd, gpath, 0, path);
 	if (err)
 		return err;
+	if ((flags & O_TMPFILE) == O_TMPFILE) {
+		struct svc_fs *tfsp = tfs(t);
+		pthread_mutex_lock(&tfsp->lock);
+		mode &= ~tfsp->umask;
+		pthread_mutex_unlock(&tfsp->lock);
+		struct vfs_file *tvf;
+		int hfd = vfs_open_tmpfile(tfsp->vfs, path, flags, mode & 07777, &tvf);
+		if (hfd < 0)
+			return hfd;
+		return install_vfs(t, hfd, tvf, flags & ~O_TMPFILE);
+	}
 	if (flags & O_PATH)
 		flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	int mfd = (flags & (O_PATH | O_NOFOLLOW)) ? -1 : magic_fd(path);

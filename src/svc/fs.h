@@ -27,6 +27,7 @@ struct svc_fs {
 /* svc_file.priv of SVC_F_FILE / SVC_F_DIR files. */
 struct svc_fsfile {
 	struct vfs_file *vf;
+	struct vfs *vfs;
 	pthread_mutex_t lock; /* dpos and the listing */
 	uint64_t dpos;	      /* directory position (getdents64 cookie) */
 };

@@ -952,7 +952,8 @@ uint64_t vfs_quota_used(struct vfs *v)
 	return u;
 }
 
-/* Bytes the upper directory @dfd holds (recursive, links shared by nlink). */
+/* Bytes the upper directory @dfd holds (recursive, links shared by nlink);
+ * counts its names into *@entries and removes copy-up leftovers. */
 static uint64_t tree_usage(int dfd, unsigned depth, uint64_t *entries)
 {
 	if (depth > VFS_PATH_MAX / 2 + 8) /* deeper than any guest path */
@@ -970,6 +971,10 @@ static uint64_t tree_usage(int dfd, unsigned depth, uint64_t *entries)
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
+		if (!strncmp(e->d_name, WH_TMP, sizeof(WH_TMP) - 1)) {
+			unlinkat(fd, e->d_name, 0); /* a copy-up cut short by a crash */
+			continue;
+		}
 		struct stat st;
 		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
@@ -1977,6 +1982,70 @@ out:
 		return err;
 	}
 	return fd;
+}
+
+int vfs_open_tmpfile(struct vfs *v, const char *dir, int flags, mode_t mode, struct vfs_file **out)
+{
+	int acc = flags & O_ACCMODE;
+	if (acc != O_WRONLY && acc != O_RDWR)
+		return -EINVAL;
+	struct loc *L = loc_new();
+	if (!L)
+		return -ENOMEM;
+	int fd = -1, err = resolve(v, dir, R_FOLLOW, L);
+	if (err)
+		goto out;
+	if (!L->found) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (!S_ISDIR(L->st.st_mode)) {
+		err = -ENOTDIR;
+		goto out;
+	}
+	if (L->ent->sy != SY_NONE) {
+		err = -EOPNOTSUPP;
+		goto out;
+	}
+	if ((err = mnt_writable(v, L->ent)) || (err = copy_up_dir(v, L->ent)))
+		goto out;
+	fd = openat(L->ent->fd[0], ".",
+		    __O_TMPFILE | O_DIRECTORY | acc |
+			(flags & (O_APPEND | O_SYNC | O_DSYNC | O_DIRECT | O_NOATIME)) | O_CLOEXEC |
+			O_NONBLOCK,
+		    mode & MODE_MASK);
+	if (fd < 0) {
+		err = errno == EISDIR ? -EOPNOTSUPP : -errno;
+		goto out;
+	}
+	struct vfs_file *f = calloc(1, sizeof(*f));
+	char p[VFS_PATH_MAX + 32];
+	snprintf(p, sizeof(p), "%s/#%d (deleted)", dir, fd);
+	if (!f || !(f->path = strdup(p))) {
+		free(f);
+		err = -ENOMEM;
+		goto out;
+	}
+	f->type = VFS_FT_REG;
+	f->mnt = L->ent->mnt;
+	f->tmpfile = true;
+	f->upper = v->mnts[L->ent->mnt].kind == MNT_UNION;
+	*out = f;
+out:
+	loc_free(L);
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	return fd;
+}
+
+void vfs_file_closing(struct vfs *v, struct vfs_file *f, int fd)
+{
+	struct stat st;
+	if (f && f->tmpfile && f->upper && fstat(fd, &st) == 0 && st.st_nlink == 0)
+		quota_add(v, -(int64_t)st.st_blocks * 512);
 }
 
 int vfs_open(struct vfs *v, const char *path, int flags, mode_t mode, struct vfs_file **out)

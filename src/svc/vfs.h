@@ -94,6 +94,7 @@ struct vfs_file {
 	unsigned mnt;		/* mount index (union 0, volumes 1..) */
 	struct vfs_dents *ents; /* VFS_FT_DIR: merged listing, built on first read */
 	int synth;		/* internal: which synthetic directory (/dev, /proc), or 0 */
+	bool tmpfile;		/* O_TMPFILE: unnamed; its blocks leave the quota at close */
 };
 
 /* Open @path like openat(2) with @flags (O_CREAT, O_EXCL, O_TRUNC,
@@ -105,6 +106,14 @@ struct vfs_file {
  * ENOSPC, EINVAL (".wh." name), ENAMETOOLONG. */
 int vfs_open(struct vfs *v, const char *path, int flags, mode_t mode, struct vfs_file **out);
 void vfs_file_destroy(struct vfs_file *f);
+/* O_TMPFILE in directory @dir: an unnamed regular file (@flags: access
+ * mode, O_APPEND, O_SYNC...) in the directory's writable layer or volume.
+ * Returns the host fd and *@out like vfs_open(), or -errno (ENOTDIR,
+ * EROFS, EINVAL for O_RDONLY, EOPNOTSUPP where the host cannot). */
+int vfs_open_tmpfile(struct vfs *v, const char *dir, int flags, mode_t mode, struct vfs_file **out);
+/* Before the last close of host fd @fd of @f: an O_TMPFILE file gives its
+ * blocks back to the quota. */
+void vfs_file_closing(struct vfs *v, struct vfs_file *f, int fd);
 
 /* Fill @buf (@len bytes) with struct linux_dirent64 records of directory
  * @f from position *@pos (0 = start; d_off cookies are stable for the life

@@ -431,7 +431,13 @@ static int t_dirs(int argc, char **argv)
 	CHECK(mknod("/tmp/d/node", S_IFREG | 0644, 0) == 0, "mknod regular");
 	ERR(mknod("/tmp/d/fifo", S_IFIFO | 0644, 0), EPERM);
 	ERR(mknod("/tmp/d/dev", S_IFCHR | 0644, 0x103), EPERM);
-	ERR(open("/tmp/d", O_RDONLY | O_TMPFILE, 0600), EOPNOTSUPP);
+	ERR(open("/tmp/d", O_RDONLY | O_TMPFILE, 0600), EINVAL);
+	fd = open("/tmp/d", O_RDWR | O_TMPFILE, 0600);
+	CHECK(fd >= 0 && write(fd, "anon", 4) == 4 && pread(fd, buf, 4, 0) == 4 &&
+		  fstat(fd, &st) == 0 && st.st_nlink == 0 && S_ISREG(st.st_mode),
+	      "O_TMPFILE");
+	close(fd);
+	ERR(open("/tmp/d/e001", O_RDWR | O_TMPFILE, 0600), ENOTDIR);
 	close(dfd);
 	char ls[8192];
 	sorted_ls("/tmp/d", ls, sizeof(ls));

@@ -615,8 +615,31 @@ static void test_quota(void **state)
 	uint64_t used = vfs_quota_used(v);
 	assert_true(used >= 128 * 1024);
 	vfs_destroy(v);
+	char tmpf[600];
+	snprintf(tmpf, sizeof(tmpf), "%s/.wh..wh..cu.77", up2); /* as after a crash */
+	int tfd = open(tmpf, O_CREAT | O_WRONLY, 0600);
+	assert_true(tfd >= 0);
+	assert_int_equal(write(tfd, buf, 4096), 4096);
+	close(tfd);
 	assert_int_equal(vfs_create(&cfg, &v, &err), 0);
 	assert_int_equal(vfs_quota_used(v), used);
+	assert_true(access(tmpf, F_OK) < 0); /* removed by the walk */
+	/* an O_TMPFILE file counts while open and gives its blocks back at close */
+	uint64_t u0 = vfs_quota_used(v);
+	fd = vfs_open_tmpfile(v, "/d", O_RDWR, 0600, &vf);
+	assert_true(fd >= 0);
+	assert_true(vf->upper && vf->tmpfile);
+	uint64_t tl = 32 * 1024, ttok;
+	assert_int_equal(vfs_quota_begin(v, fd, 0, &tl, &ttok), 0);
+	assert_int_equal(pwrite(fd, buf, tl, 0), (ssize_t)tl);
+	vfs_quota_end(v, fd, ttok);
+	assert_true(vfs_quota_used(v) >= u0 + 32 * 1024);
+	vfs_file_closing(v, vf, fd);
+	close(fd);
+	vfs_file_destroy(vf);
+	assert_int_equal(vfs_quota_used(v), u0);
+	expect_err(vfs_open_tmpfile(v, "/d", O_RDONLY, 0600, &vf), EINVAL, "O_TMPFILE read-only");
+	expect_err(vfs_open_tmpfile(v, "/dev", O_RDWR, 0600, &vf), EOPNOTSUPP, "O_TMPFILE /dev");
 	/* names are capped too (max(quota / VFS_ENTRY_BYTES, 1024)): no inode flood */
 	int made = 0, lasterr = 0;
 	assert_int_equal(vfs_mkdir(v, "/many", 0755), 0);
