@@ -319,19 +319,63 @@ void cmd_start_usage(FILE *out)
 {
 	fprintf(out, "usage: nubis start NAME...\n\n"
 		     "Start stopped service VMs again, detached, with the same configuration and\n"
-		     "writable layer. A running one is left alone.\n");
+		     "writable layer. A running one is left alone; one that is still ending (just\n"
+		     "killed or stopped) is waited for (up to 10 s), then started.\n");
+}
+
+/* How long `nubis start` waits for an old monitor (the guest killed or
+ * ending) to let go of the container. */
+#define START_WAIT_MS STOP_SLACK_MS
+
+/* Is @r's live monitor running its guest for good (not ending, not tearing
+ * down)? Asks the monitor; false when it does not answer. */
+static bool start_running_for_good(const struct svcstate_rec *r)
+{
+	char *body = NULL;
+	struct nb_error err;
+	bool ok = false;
+	if (svcstate_ctl(r, "GET", "/state", &body, &err) == 200 && body) {
+		json_t *j = json_loads(body, 0, NULL);
+		const char *st = json_string_value(json_object_get(j, "status"));
+		ok = st && (!strcmp(st, "running") || !strcmp(st, "paused")) &&
+		     json_is_false(json_object_get(j, "stopping"));
+		json_decref(j);
+	}
+	free(body);
+	return ok;
 }
 
 static int do_start(struct svcstate_store *s, struct svcstate_rec *r, const void *arg)
 {
 	(void)arg;
 	struct nb_error err;
-	/* a concurrent start that won the race is a success too */
-	if (!svcstate_monitor_alive(r) && svcmon_spawn(s, r, &err) < 0 &&
-	    !svcstate_monitor_alive(r)) {
-		fprintf(stderr, "nubis start: %s: %s\n", r->name, err.msg);
-		return 1;
+	int64_t end = svcstate_now_ms() + START_WAIT_MS;
+	/* A monitor still holds the container: either its guest runs (leave
+	 * it alone) or it is ending — killed, stopped, or exited and tearing
+	 * down — and we wait for it to let go, then really start. */
+	unsigned us = 1000;
+	while (svcstate_monitor_alive(r)) {
+		if (start_running_for_good(r))
+			goto started;
+		if (svcstate_now_ms() >= end) {
+			fprintf(stderr,
+				"nubis start: %s: its previous run has not ended within %d s "
+				"(monitor pid %d still holds %s/lock); try again or nubis rm -f\n",
+				r->name, START_WAIT_MS / 1000, (int)r->st.pid, r->dir);
+			return 1;
+		}
+		usleep(us);
+		if (us < 10000)
+			us *= 2;
 	}
+	if (svcmon_spawn(s, r, &err) < 0) {
+		/* a concurrent start that won the race is a success too */
+		if (!svcstate_monitor_alive(r) || !start_running_for_good(r)) {
+			fprintf(stderr, "nubis start: %s: %s\n", r->name, err.msg);
+			return 1;
+		}
+	}
+started:
 	printf("%s\n", r->name);
 	return 0;
 }

@@ -63,8 +63,11 @@ static char *op_state(void *arg)
 	struct svcstate_rec tmp = *m->rec;
 	tmp.st = m->st;
 	json_t *j = svcstate_describe(&tmp, false);
+	/* "stopping": the guest is ending or has ended and this monitor is
+	 * tearing down (nubis start waits for it to let go of the container) */
 	if (j)
-		json_object_set_new(j, "stopping", json_boolean(m->stopping));
+		json_object_set_new(j, "stopping",
+				    json_boolean(m->stopping || m->ended || !m->alive));
 	pthread_mutex_unlock(&m->mu);
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
@@ -114,8 +117,10 @@ static int op_kill(void *arg, int sig)
 	if (!m->alive)
 		rc = -ESRCH;
 	else {
-		if (sig == SIGKILL)
+		if (sig == SIGKILL) {
 			resume_locked(m);
+			m->stopping = true; /* it cannot survive this */
+		}
 		svc_kill(m->vm, sig);
 	}
 	pthread_mutex_unlock(&m->mu);

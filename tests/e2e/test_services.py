@@ -819,3 +819,24 @@ def test_concurrent_starts(svc, img):
     time.sleep(0.3)
     out = logs(svc, "twice")
     assert out.count("\n1\n") + out.startswith("1\n") == 2, out
+
+
+def test_start_right_after_kill(svc, img):
+    """`nubis start` at once after `nubis kill` (the old monitor may still be
+    tearing down and hold the container's lock): start waits for it and
+    really starts a new run, or fails — never reports success without one.
+    Each run bumps a counter on the writable layer, so every start shows."""
+    run_d(svc, "kst", "/bin/svc", "persist", "/data/n", "20")
+    wait_for(lambda: "persist 0" in logs(svc, "kst"), what="first run")
+    for i in range(1, 6):
+        pid = svc.ps()[0]["pid"]
+        r = svc("kill", "kst")
+        assert r.status == 0, r.describe()
+        r = svc("start", "kst")
+        assert r.status == 0 and r.out == "kst\n", r.describe()
+        (c,) = svc.ps()  # running, by a new monitor
+        assert c["status"] == "running" and c["pid"] != pid, c
+        wait_for(lambda: f"persist {i}" in logs(svc, "kst"), what=f"run {i + 1}")
+    assert svc("kill", "kst").status == 0
+    wait_for(lambda: svc.status("kst") == "exited", what="exited")
+    assert svc.ps("-a")[0]["exit_code"] == 137
