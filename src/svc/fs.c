@@ -259,6 +259,8 @@ static long do_open(struct svc_thread *t, int dirfd, uint64_t gpath, int flags, 
 	int hostfd = vfs_open(fs->vfs, path, flags, mode & 07777, &vf);
 	if (hostfd < 0)
 		return hostfd;
+	if (flags & O_TRUNC) /* a mapped file may have shrunk */
+		svc_mm_files_check(svc_thread_vm(t));
 	return install_vfs(t, hostfd, vf, flags);
 }
 
@@ -764,7 +766,10 @@ static long sys_truncate(struct svc_thread *t, const uint64_t a[6])
 		return err;
 	if ((int64_t)a[1] < 0)
 		return -EINVAL;
-	return vfs_truncate(tvfs(t), path, a[1]);
+	long rc = vfs_truncate(tvfs(t), path, a[1]);
+	if (rc == 0) /* a mapped file may have shrunk */
+		svc_mm_files_check(svc_thread_vm(t));
+	return rc;
 }
 
 /* A regular file open for writing, or -EBADF / -EINVAL. */
@@ -814,6 +819,8 @@ static long sys_ftruncate(struct svc_thread *t, const uint64_t a[6])
 		err = ftruncate(f->host_fd, (off_t)len) < 0 ? -errno : 0;
 	if (acct)
 		vfs_quota_end(v, f->host_fd, tok);
+	if (!err && !grow) /* a mapped file may have shrunk */
+		svc_mm_files_check(svc_thread_vm(t));
 out:
 	svc_file_put(f);
 	return err;

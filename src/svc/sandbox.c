@@ -27,6 +27,7 @@ static const int allowed[] = {
     SCMP_SYS(munmap),
     SCMP_SYS(mremap),  /* malloc */
     SCMP_SYS(madvise), /* guest munmap/madvise: drop pages */
+    SCMP_SYS(msync),   /* guest msync of a shared file mapping */
     SCMP_SYS(futex),   /* locks, condvars, guest futex waits */
     SCMP_SYS(set_robust_list),
     SCMP_SYS(rseq), /* new host threads (vCPUs) */

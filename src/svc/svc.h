@@ -134,6 +134,11 @@ void svc_destroy(struct svc_vm *vm);
 typedef long (*svc_sys_fn)(struct svc_thread *t, const uint64_t a[6]);
 
 struct svc_vm *svc_thread_vm(struct svc_thread *t);
+/* After a file may have shrunk (ftruncate, truncate, open O_TRUNC): file
+ * mapping pages wholly past their file's end become anonymous memory, so
+ * that neither the guest nor the monitor touches a page past EOF (SIGBUS).
+ * Takes mm_lock. */
+void svc_mm_files_check(struct svc_vm *vm);
 int svc_thread_tid(struct svc_thread *t);
 
 /* Guest-virtual memory of the VM (identity-mapped; one checked translation).

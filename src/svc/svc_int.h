@@ -118,6 +118,15 @@ struct svc_vma {
 	uint64_t start, end;
 };
 
+/* A guest range backed by a host file mapping (mmap of a file fd with
+ * MAP_SHARED): [start, end) of guest memory is the host mapping of @fd at
+ * @off. Anonymous memory is put back on munmap/MAP_FIXED/truncation. */
+struct svc_fmap {
+	uint64_t start, end, off;
+	int fd; /* own dup of the host fd: fstat on truncation */
+};
+#define SVC_MAX_FMAPS 256
+
 struct svc_vm {
 	const struct kvmhost *kvm;
 	struct svc_config cfg; /* deep copy (see svm.c) */
@@ -159,6 +168,8 @@ struct svc_vm {
 	uint64_t brk_cur;
 	struct svc_vma *vmas;
 	unsigned nvmas;
+	struct svc_fmap *fmaps; /* SVC_MAX_FMAPS, sorted by start, disjoint */
+	unsigned nfmaps;
 
 	/* futexes */
 	pthread_mutex_t futex_lock;

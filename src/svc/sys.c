@@ -5,8 +5,10 @@
  */
 #include <asm/prctl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/times.h>
@@ -71,14 +74,24 @@ int svc_copy_str(struct svc_thread *t, uint64_t gva, char *buf, size_t cap)
 int svc_mm_init(struct svc_vm *vm)
 {
 	vm->vmas = malloc(SVC_MAX_VMAS * sizeof(*vm->vmas));
-	if (!vm->vmas)
+	vm->fmaps = malloc(SVC_MAX_FMAPS * sizeof(*vm->fmaps));
+	if (!vm->vmas || !vm->fmaps) {
+		svc_mm_fini(vm);
 		return -ENOMEM;
+	}
+	vm->nfmaps = 0;
 	vm->brk_cur = vm->prog->brk_start;
 	return 0;
 }
 
 void svc_mm_fini(struct svc_vm *vm)
 {
+	/* the host mappings went with guest memory; the fds are ours */
+	for (unsigned i = 0; vm->fmaps && i < vm->nfmaps; i++)
+		close(vm->fmaps[i].fd);
+	vm->nfmaps = 0;
+	free(vm->fmaps);
+	vm->fmaps = NULL;
 	free(vm->vmas);
 	vm->vmas = NULL;
 }
@@ -195,6 +208,191 @@ static uint64_t vma_find(const struct svc_vm *vm, uint64_t len)
 	return 0;
 }
 
+/* ---- file mappings (MAP_SHARED of a file) ----
+ *
+ * Guest memory is one anonymous host mapping registered as a KVM memory
+ * slot; KVM follows changes of the host mapping (MMU notifiers). A shared
+ * file mapping of the guest is the host file mmap()ed with MAP_FIXED over
+ * its guest range, so guest stores reach the file's pages directly and two
+ * guest mappings of one file (or the guest and a host process) share them.
+ * munmap, MAP_FIXED over it and truncation of the file put anonymous
+ * memory back. Only whole pages inside the file are mapped: the rest of the
+ * range stays anonymous (zeros), so no access past EOF can raise SIGBUS in
+ * the monitor or fail in KVM, and mappings never grow the file (the disk
+ * quota sees only write/ftruncate/fallocate growth). */
+
+/* Anonymous memory over guest [a, e) (zeros). */
+static int anon_back(struct svc_vm *vm, uint64_t a, uint64_t e)
+{
+	void *h = gmem_ptr(vm->mem, a, e - a);
+	if (!h)
+		return -EFAULT;
+	if (mmap(h, e - a, PROT_READ | PROT_WRITE,
+		 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED) {
+		int e2 = errno;
+		nb_log(NB_LOG_ERROR, "svc: restoring anonymous guest memory at %#llx: %s",
+		       (unsigned long long)a, strerror(e2));
+		return -e2;
+	}
+	return 0;
+}
+
+static bool fmap_overlaps(const struct svc_vm *vm, uint64_t a, uint64_t e)
+{
+	for (unsigned i = 0; i < vm->nfmaps; i++)
+		if (vm->fmaps[i].start < e && a < vm->fmaps[i].end)
+			return true;
+	return false;
+}
+
+/* End the file mappings in guest [a, e): anonymous memory there. -ENOMEM
+ * (nothing changed) if splitting one would exceed SVC_MAX_FMAPS. */
+static int fmap_unmap(struct svc_vm *vm, uint64_t a, uint64_t e)
+{
+	for (unsigned i = 0; i < vm->nfmaps; i++)
+		if (vm->fmaps[i].start < a && e < vm->fmaps[i].end && vm->nfmaps == SVC_MAX_FMAPS)
+			return -ENOMEM;
+	for (unsigned i = 0; i < vm->nfmaps; i++) {
+		struct svc_fmap *m = &vm->fmaps[i];
+		uint64_t lo = m->start > a ? m->start : a, hi = m->end < e ? m->end : e;
+		if (lo >= hi)
+			continue;
+		anon_back(vm, lo, hi);
+		if (lo == m->start && hi == m->end) {
+			close(m->fd);
+			memmove(m, m + 1, (vm->nfmaps - i - 1) * sizeof(*m));
+			vm->nfmaps--;
+			i--;
+		} else if (lo == m->start) {
+			m->off += hi - m->start;
+			m->start = hi;
+		} else if (hi == m->end) {
+			m->end = lo;
+		} else {
+			int fd2 = fcntl(m->fd, F_DUPFD_CLOEXEC, 3);
+			if (fd2 < 0) { /* cannot keep the tail's record: end it too */
+				anon_back(vm, hi, m->end);
+				m->end = lo;
+				continue;
+			}
+			memmove(m + 2, m + 1, (vm->nfmaps - i - 1) * sizeof(*m));
+			m[1] = (struct svc_fmap){hi, m->end, m->off + (hi - m->start), fd2};
+			m->end = lo;
+			vm->nfmaps++;
+			i++;
+		}
+	}
+	return 0;
+}
+
+/* Map guest [addr, addr+len) onto the file of guest @fd at @off (MAP_SHARED;
+ * @prot the guest's). The range is anonymous and recorded as a vma. */
+static long fmap_map(struct svc_vm *vm, uint64_t addr, uint64_t len, int fd, uint64_t off, int prot)
+{
+	struct svc_file *f = svc_fd_get(vm, fd);
+	if (!f)
+		return -EBADF;
+	long rc = 0;
+	int dfd = -1;
+	struct stat st;
+	uint64_t n = 0, end;
+	if (f->kind != SVC_F_FILE) {
+		rc = -ENODEV;
+		goto out;
+	}
+	if (f->accmode == O_WRONLY || ((prot & PROT_WRITE) && f->accmode != O_RDWR)) {
+		rc = -EACCES;
+		goto out;
+	}
+	if (off > (uint64_t)INT64_MAX || __builtin_add_overflow(off, len, &end) ||
+	    end > (uint64_t)INT64_MAX) {
+		rc = -EOVERFLOW;
+		goto out;
+	}
+	if (addr < vm->prog->img_extent) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (fstat(f->host_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = -ENODEV;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > off)
+		n = PAGE_UP((uint64_t)st.st_size - off) < len ? PAGE_UP((uint64_t)st.st_size - off)
+							      : len;
+	if (!n)
+		goto out; /* wholly past EOF: zeros (Linux: SIGBUS on access) */
+	if (vm->nfmaps == SVC_MAX_FMAPS) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if ((dfd = fcntl(f->host_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	void *h = gmem_ptr(vm->mem, addr, n);
+	/* a guest fd open read-only cannot write the file: a private host
+	 * mapping shows the file's pages (and keeps stray stores to itself) */
+	int hflags = f->accmode == O_RDWR ? MAP_SHARED : MAP_PRIVATE;
+	if (!h || mmap(h, n, PROT_READ | PROT_WRITE, MAP_FIXED | hflags, f->host_fd, (off_t)off) ==
+		      MAP_FAILED) {
+		rc = h ? (errno == EACCES || errno == EPERM ? -EACCES : -ENODEV) : -ENOMEM;
+		if (h)
+			anon_back(vm, addr, addr + n);
+		close(dfd);
+		goto out;
+	}
+	unsigned i = 0;
+	while (i < vm->nfmaps && vm->fmaps[i].start < addr)
+		i++;
+	memmove(&vm->fmaps[i + 1], &vm->fmaps[i], (vm->nfmaps - i) * sizeof(vm->fmaps[0]));
+	vm->fmaps[i] = (struct svc_fmap){addr, addr + n, off, dfd};
+	vm->nfmaps++;
+out:
+	svc_file_put(f);
+	return rc;
+}
+
+void svc_mm_files_check(struct svc_vm *vm)
+{
+	pthread_mutex_lock(&vm->mm_lock);
+	for (unsigned i = vm->nfmaps; i-- > 0;) {
+		struct svc_fmap *m = &vm->fmaps[i];
+		struct stat st;
+		if (fstat(m->fd, &st) < 0)
+			continue;
+		uint64_t size = (uint64_t)st.st_size, keep = 0;
+		if (size > m->off)
+			keep = PAGE_UP(size - m->off);
+		if (keep < m->end - m->start) /* only entry i changes (tail) */
+			fmap_unmap(vm, m->start + keep, m->end);
+	}
+	pthread_mutex_unlock(&vm->mm_lock);
+}
+
+static long sys_msync(struct svc_thread *t, const uint64_t a[6])
+{
+	struct svc_vm *vm = t->vm;
+	uint64_t addr = a[0], len = PAGE_UP(a[1]), e;
+	int flags = (int)a[2];
+	if ((addr & (SVC_PAGE - 1)) || (flags & ~(MS_ASYNC | MS_SYNC | MS_INVALIDATE)) ||
+	    ((flags & MS_ASYNC) && (flags & MS_SYNC)))
+		return -EINVAL;
+	if (addr < UVM_USER_BASE || __builtin_add_overflow(addr, len, &e) || e > vm->mem->size)
+		return -ENOMEM;
+	long rc = 0;
+	pthread_mutex_lock(&vm->mm_lock);
+	for (unsigned i = 0; i < vm->nfmaps && !rc; i++) {
+		uint64_t lo = vm->fmaps[i].start > addr ? vm->fmaps[i].start : addr;
+		uint64_t hi = vm->fmaps[i].end < e ? vm->fmaps[i].end : e;
+		void *h = lo < hi ? gmem_ptr(vm->mem, lo, hi - lo) : NULL;
+		if (h && msync(h, hi - lo, (flags & MS_SYNC) ? MS_SYNC : MS_ASYNC) < 0)
+			rc = -errno;
+	}
+	pthread_mutex_unlock(&vm->mm_lock);
+	return rc;
+}
+
 static int range_ok(struct svc_vm *vm, uint64_t a, uint64_t len)
 {
 	uint64_t e;
@@ -214,6 +412,9 @@ static long munmap_locked(struct svc_vm *vm, uint64_t addr, uint64_t len)
 	uint64_t hi = e > mmap_top(vm) ? mmap_top(vm) : e;
 	if (lo >= hi)
 		return 0;
+	int r = fmap_unmap(vm, lo, hi);
+	if (r < 0)
+		return r;
 	for (unsigned i = 0; i < vm->nvmas; i++) {
 		uint64_t a = vm->vmas[i].start > lo ? vm->vmas[i].start : lo;
 		uint64_t b = vm->vmas[i].end < hi ? vm->vmas[i].end : hi;
@@ -267,8 +468,7 @@ static long sys_mmap(struct svc_thread *t, const uint64_t a[6])
 		return -EINVAL;
 	if (off & (SVC_PAGE - 1))
 		return -EINVAL;
-	if (!(flags & MAP_ANONYMOUS) && type != MAP_PRIVATE)
-		return -ENODEV; /* shared file mappings: not served (copies could not be shared) */
+	bool fshared = !(flags & MAP_ANONYMOUS) && type != MAP_PRIVATE;
 	if (!(flags & MAP_ANONYMOUS)) {
 		struct svc_file *f = svc_fd_get(vm, fd);
 		if (!f)
@@ -287,6 +487,8 @@ static long sys_mmap(struct svc_thread *t, const uint64_t a[6])
 				rc = -EEXIST;
 				goto out;
 			}
+			if ((rc = fmap_unmap(vm, addr, addr + len)) < 0)
+				goto out;
 			vma_remove(vm, addr, addr + len);
 		}
 		zero_range(vm, addr, len);
@@ -303,7 +505,13 @@ static long sys_mmap(struct svc_thread *t, const uint64_t a[6])
 		goto out;
 	}
 	rc = (long)addr;
-	if (!(flags & MAP_ANONYMOUS)) {
+	if (fshared) {
+		long r = fmap_map(vm, addr, len, fd, off, (int)a[2]);
+		if (r < 0) {
+			munmap_locked(vm, addr, len);
+			rc = r;
+		}
+	} else if (!(flags & MAP_ANONYMOUS)) {
 		long r = map_file(t, addr, len, fd, off);
 		if (r < 0) {
 			munmap_locked(vm, addr, len);
@@ -338,6 +546,9 @@ static long mremap_locked(struct svc_vm *vm, uint64_t old, uint64_t osz, uint64_
 	if (!osz || nsz > (1ull << 46) || !range_ok(vm, old, osz) ||
 	    !vma_covers(vm, old, old + osz))
 		return -EFAULT;
+	/* a file mapping may shrink in place; it is not moved or grown */
+	if (fmap_overlaps(vm, old, old + osz) && (nsz > osz || (flags & MREMAP_FIXED)))
+		return -EINVAL;
 	if (flags & MREMAP_FIXED) {
 		if (!range_ok(vm, naddr, nsz) || naddr < PAGE_UP(vm->brk_cur) ||
 		    (naddr < old + osz && old < naddr + nsz))
@@ -1088,11 +1299,12 @@ static svc_sys_fn core_handler(unsigned nr)
 		return sys_mprotect;
 	case SYS_madvise:
 		return sys_madvise;
+	case SYS_msync:
+		return sys_msync;
 	case SYS_mlock:
 	case SYS_munlock:
 	case SYS_mlockall:
 	case SYS_munlockall:
-	case SYS_msync:
 	case SYS_sched_setaffinity:
 	case SYS_setpriority:
 	case SYS_sched_setscheduler:

@@ -266,3 +266,17 @@ def test_missing_layer(monitor, tmp_path):
     err = p.stderr.decode(errors="replace")
     assert p.returncode not in (0,) and p.returncode > 0, err
     assert "missing" in err and "Sanitizer" not in err, err
+
+
+def test_mmap_shared_and_private(monitor, layers):
+    """File mappings (tests/guest/fs-test.c t_mmap): MAP_SHARED stores reach
+    the host file and other mappings, file writes show in mappings,
+    MAP_PRIVATE stays private, msync, munmap/MAP_FIXED/mremap over shared
+    mappings, access modes, truncation under a mapping. Then the host file in
+    the writable layer holds what the guest stored through a mapping."""
+    L = layers
+    st, out, err = run_fs(monitor, L, ["mmap", "/tmp"])
+    assert st == 0 and "fs-test mmap: ok" in out, f"status {st}\n{out}\n{err}"
+    data = (L["upper"] / "tmp" / "mapped").read_bytes()
+    assert data[:19] == b"HOST-CHECK-VIA-MMAP", data[:32]
+    assert len(data) == 4096

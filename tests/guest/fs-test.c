@@ -30,6 +30,7 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -1370,6 +1371,122 @@ static int h_mkdir(int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------ mmap */
+
+/* File mappings: MAP_SHARED stores reach the file and other mappings of it,
+ * file writes show in the mapping, MAP_PRIVATE copies stay private, msync,
+ * munmap/MAP_FIXED/mremap over shared mappings, access modes, truncation.
+ * Argument: a writable directory. */
+static int t_mmap(int argc, char **argv)
+{
+	const char *dir = argc > 0 ? argv[0] : "/tmp";
+	char path[256], c;
+	const size_t pg = 4096, len = 3 * 4096;
+	snprintf(path, sizeof(path), "%s/mapped", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0, "create %s", path);
+	if (fd < 0)
+		return 1;
+	char buf[3 * 4096];
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)('a' + i % 26);
+	CHECK(write(fd, buf, len) == (ssize_t)len, "fill");
+
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED, "mmap shared");
+	if (p == MAP_FAILED)
+		return 1;
+	CHECK(!memcmp(p, buf, len), "mapping shows the file");
+	/* guest store -> file */
+	memcpy(p + 10, "STORE", 5);
+	CHECK(pread(fd, &c, 1, 12) == 1 && c == 'O', "store reached the file: %c", c);
+	/* file write -> mapping */
+	CHECK(pwrite(fd, "W", 1, pg + 7) == 1, "pwrite");
+	CHECK(p[pg + 7] == 'W', "file write shows in the mapping: %c", p[pg + 7]);
+	/* a second shared mapping (at an offset) shares the pages */
+	char *q = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)pg);
+	CHECK(q != MAP_FAILED && q != p, "second mapping");
+	if (q != MAP_FAILED) {
+		CHECK(q[7] == 'W', "second mapping sees the write: %c", q[7]);
+		q[100] = 'Q';
+		CHECK(p[pg + 100] == 'Q', "stores shared between mappings: %c", p[pg + 100]);
+		p[2 * pg + 1] = 'P';
+		CHECK(q[pg + 1] == 'P', "and back: %c", q[pg + 1]);
+	}
+	/* MAP_PRIVATE: a copy on write */
+	char *r = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	CHECK(r != MAP_FAILED, "mmap private");
+	if (r != MAP_FAILED) {
+		CHECK(!memcmp(r + 10, "STORE", 5), "private mapping shows the file");
+		r[10] = 'x';
+		CHECK(p[10] == 'S', "private store stays private: %c", p[10]);
+		CHECK(pread(fd, &c, 1, 10) == 1 && c == 'S', "private store not in the file");
+		CHECK(munmap(r, len) == 0, "munmap private");
+	}
+	CHECK(msync(p, len, MS_SYNC) == 0, "msync");
+	CHECK(msync(p, len, MS_ASYNC | MS_INVALIDATE) == 0, "msync async");
+	ERR(msync(p + 1, pg, MS_SYNC), EINVAL);
+	ERR(msync(p, pg, MS_SYNC | MS_ASYNC), EINVAL);
+	/* anonymous memory MAP_FIXED over the first page: no longer the file */
+	char *a = mmap(p, pg, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(a == p, "MAP_FIXED anonymous over a shared mapping");
+	CHECK(p[10] == 0, "fresh anonymous page: %d", p[10]);
+	p[10] = 'A';
+	CHECK(pread(fd, &c, 1, 10) == 1 && c == 'S', "anonymous store not in the file: %c", c);
+	CHECK(p[pg + 100] == 'Q', "rest of the mapping still shared");
+	/* munmap of the middle page; the last one stays shared */
+	CHECK(munmap(p + pg, pg) == 0, "munmap middle");
+	CHECK(pwrite(fd, "T", 1, 2 * pg + 2) == 1, "pwrite");
+	CHECK(p[2 * pg + 2] == 'T', "tail mapping still shared: %c", p[2 * pg + 2]);
+	if (q != MAP_FAILED) {
+		CHECK(q[100] == 'Q', "munmap of one mapping leaves the other");
+		/* shrink in place */
+		CHECK(mremap(q, 2 * pg, pg, 0) == q, "mremap shrink");
+		CHECK(munmap(q, pg) == 0, "munmap second");
+	}
+	munmap(p, len);
+	/* access modes */
+	int ro = open(path, O_RDONLY);
+	CHECK(ro >= 0, "open ro");
+	ERR(mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0), EACCES);
+	char *s = mmap(NULL, pg, PROT_READ, MAP_SHARED, ro, 0);
+	CHECK(s != MAP_FAILED, "read-only shared mapping");
+	if (s != MAP_FAILED) {
+		CHECK(pwrite(fd, "R", 1, 3) == 1, "pwrite");
+		CHECK(s[3] == 'R', "read-only mapping follows the file: %c", s[3]);
+		munmap(s, pg);
+	}
+	int wo = open(path, O_WRONLY);
+	ERR(mmap(NULL, pg, PROT_READ, MAP_SHARED, wo, 0), EACCES);
+	ERR(mmap(NULL, pg, PROT_READ, MAP_SHARED, 12345, 0), EBADF);
+	ERR(mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, 100), EINVAL);
+	close(wo);
+	close(ro);
+	/* truncation under a mapping: the monitor must not fault on the pages
+	 * now past EOF (Linux: EFAULT; nubis: anonymous zeros) */
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED, "mmap again");
+	if (p != MAP_FAILED) {
+		CHECK(ftruncate(fd, (off_t)pg) == 0, "ftruncate");
+		int nul = open("/dev/null", O_WRONLY);
+		ssize_t w = write(nul, p + pg, pg);
+		CHECK(w == (ssize_t)pg || (w < 0 && errno == EFAULT), "write from past EOF: %zd", w);
+		close(nul);
+		p[5] = '5';
+		CHECK(pread(fd, &c, 1, 5) == 1 && c == '5', "first page still shared");
+		munmap(p, len);
+	}
+	/* the file as the host sees it afterwards (the e2e test checks) */
+	CHECK(pwrite(fd, "HOST-CHECK", 10, 0) == 10, "marker");
+	p = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p != MAP_FAILED) {
+		memcpy(p + 10, "-VIA-MMAP", 9);
+		munmap(p, pg);
+	}
+	close(fd);
+	return 0;
+}
+
 struct cmd {
 	const char *name;
 	int (*fn)(int, char **);
@@ -1380,6 +1497,7 @@ static const struct cmd cmds[] = {
     {"files", t_files, true}, {"dirs", t_dirs, true},	 {"pipes", t_pipes, true},
     {"locks", t_locks, true}, {"dev", t_dev, true},	 {"escape", t_escape, true},
     {"quota", t_quota, true}, {"fuzz", t_fuzz, true},	 {"bench", t_bench, true},
+    {"mmap", t_mmap, true},
     {"cat", h_cat, false},    {"write", h_write, false}, {"rm", h_rm, false},
     {"ls", h_ls, false},      {"mkdir", h_mkdir, false},
 };
