@@ -45,7 +45,10 @@ struct fnvm_config {
 	uint64_t seed;		   /* PRNG seed for getrandom and AT_RANDOM */
 	bool trace;		   /* count system calls; fnvm_result_report() prints them */
 	bool allow_write_channels; /* false for servers (requests would share files) */
-	char *const *argv;	   /* argv[0] is the name the program sees */
+	/* warm up only the first page of the image (service VMs, whose start
+	 * pays for it: the other pages fault in when the program touches them) */
+	bool lazy_warmup;
+	char *const *argv; /* argv[0] is the name the program sees */
 	char *const *envp;
 	const struct fnvm_channel_spec *channels;
 	size_t nchannels;

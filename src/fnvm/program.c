@@ -261,6 +261,25 @@ static uint32_t host_hwcap(const struct kvmhost *k)
 	return 0;
 }
 
+/* pwrite all of @buf at @off; 0, or -1 with errno. */
+static int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t w = pwrite(fd, buf, len, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		buf += w;
+		len -= (uint64_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
 static int build_image(struct fnvm_program *p, const uint8_t *img, const struct elf_info *ei,
 		       struct nb_error *err)
 {
@@ -277,18 +296,25 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 		return nb_error_sys(err, errno, "memfd_create");
 	if (ftruncate(p->memfd, (off_t)ext) < 0)
 		return nb_error_sys(err, errno, "ftruncate image");
-	uint8_t *m = mmap(NULL, ext, PROT_READ | PROT_WRITE, MAP_SHARED, p->memfd, 0);
-	if (m == MAP_FAILED)
-		return nb_error_sys(err, errno, "mmap image");
-	int rc = x86_uvm_build(m, mem);
+	/* written with pwrite rather than through a mapping: no page fault
+	 * per page of the memfd (a service VM builds its image at start) */
+	uint8_t *sys = malloc(UVM_SYS_END);
+	if (!sys)
+		return nb_error_set(err, NB_ERESOURCE, "out of memory");
+	int rc = x86_uvm_build(sys, mem);
+	if (rc == 0 && pwrite_all(p->memfd, sys, UVM_SYS_END, 0) < 0)
+		rc = -errno;
+	free(sys);
 	for (unsigned i = 0; rc == 0 && i < ei->nsegs; i++) {
 		const struct elf_seg *s = &ei->segs[i];
-		memcpy(m + s->vaddr + p->bias, img + s->offset, s->filesz);
+		if (pwrite_all(p->memfd, img + s->offset, s->filesz, s->vaddr + p->bias) < 0)
+			rc = -errno;
 	}
-	munmap(m, ext);
-	if (rc)
+	if (rc == -EINVAL)
 		return nb_error_set(err, NB_EINVAL, "cannot lay out %llu bytes of guest memory",
 				    (unsigned long long)mem);
+	if (rc)
+		return nb_error_sys(err, -rc, "writing the image");
 	/* Nobody may change the image once requests map it. */
 	if (fcntl(p->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) <
 	    0)
@@ -533,7 +559,9 @@ int fnvm_vm_prepare(struct fnvm_program *p, struct fnvm_vm *out)
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = UVM_WARMUP;
 	regs.rsi = p->load_lo;
-	regs.rdi = p->load_hi;
+	regs.rdi = p->cfg.lazy_warmup && p->load_hi - p->load_lo > FNVM_PAGE
+		       ? p->load_lo + FNVM_PAGE
+		       : p->load_hi;
 	regs.rsp = p->stack_sp;
 	regs.rflags = UVM_USER_RFLAGS;
 	if (ioctl(out->cpu->fd, KVM_SET_REGS, &regs) < 0 || ioctl(out->cpu->fd, KVM_RUN, 0) < 0) {

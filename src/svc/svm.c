@@ -303,6 +303,7 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	struct fnvm_config fc;
 	fnvm_config_defaults(&fc);
 	fc.mem_size = vm->cfg.mem_size;
+	fc.lazy_warmup = true; /* on the start path: touched pages fault in */
 	fc.argv = vm->cfg.argv;
 	fc.envp = vm->cfg.envp;
 	if (getrandom(&fc.seed, sizeof(fc.seed), 0) != sizeof(fc.seed))
