@@ -270,6 +270,8 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 		if (e > ext)
 			ext = e;
 	}
+	if (p->cfg.vdso_image && ext < UVM_USER_BASE) /* vdso helper */
+		ext = UVM_USER_BASE;
 	ext = (ext + FNVM_PAGE - 1) & ~(FNVM_PAGE - 1);
 	p->img_extent = ext;
 	p->memfd = memfd_create("nubis-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -281,6 +283,14 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 	if (m == MAP_FAILED)
 		return nb_error_sys(err, errno, "mmap image");
 	int rc = x86_uvm_build(m, mem);
+	if (rc == 0 && p->cfg.vdso_image) { /* vdso helper */
+		uint64_t vlen = (p->cfg.vdso_len + FNVM_PAGE - 1) & ~(FNVM_PAGE - 1);
+		rc = x86_uvm_map_user(m, UVM_VVAR, FNVM_PAGE, 0);
+		if (rc == 0)
+			rc = x86_uvm_map_user(m, UVM_VDSO, vlen, 1);
+		if (rc == 0)
+			memcpy(m + UVM_VDSO, p->cfg.vdso_image, p->cfg.vdso_len);
+	}
 	for (unsigned i = 0; rc == 0 && i < ei->nsegs; i++) {
 		const struct elf_seg *s = &ei->segs[i];
 		memcpy(m + s->vaddr + p->bias, img + s->offset, s->filesz);
@@ -333,6 +343,11 @@ static int program_create(const struct kvmhost *kvm, const char *path, int fd,
 	}
 	if (!cfg->argv || !cfg->argv[0]) {
 		nb_error_set(err, NB_EINVAL, "empty argv");
+		goto fail;
+	}
+	if (cfg->vdso_image && (!cfg->vdso_len || cfg->vdso_len > UVM_VDSO_MAX)) {
+		nb_error_set(err, NB_EINVAL, "vDSO image of %zu bytes: must be 1 to %llu",
+			     cfg->vdso_len, UVM_VDSO_MAX);
 		goto fail;
 	}
 	static char *const empty_env[] = {NULL};
@@ -404,13 +419,21 @@ static int program_create(const struct kvmhost *kvm, const char *path, int fd,
 	    AT_HWCAP,  host_hwcap(kvm),
 	    AT_HWCAP2, 0,
 	    AT_CLKTCK, 100,
+	    0,	       0, /* AT_SYSINFO_EHDR with a vDSO (vdso helper) */
 	};
+	size_t naux = sizeof(aux) / sizeof(aux[0]) / 2;
+	if (cfg->vdso_image) {
+		aux[2 * naux - 2] = AT_SYSINFO_EHDR;
+		aux[2 * naux - 1] = UVM_VDSO;
+	} else {
+		naux--;
+	}
 	uint64_t cap = stack_res / 2 < STACK_BLOB_MAX ? stack_res / 2 : STACK_BLOB_MAX;
 	p->stack_blob = malloc(cap);
 	if (!p->stack_blob)
 		goto oom;
 	uint64_t sp = fnvm_stack_build(p->stack_blob, cap, mem, p->argv_store, p->envp_store, aux,
-				       sizeof(aux) / sizeof(aux[0]) / 2, rnd, p->argv_store[0]);
+				       naux, rnd, p->argv_store[0]);
 	if (!sp) {
 		nb_error_set(err, NB_EINVAL, "arguments and environment do not fit in %llu bytes",
 			     (unsigned long long)cap);

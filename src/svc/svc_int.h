@@ -118,7 +118,8 @@ struct svc_vm {
 	struct svc_config cfg; /* deep copy (see svm.c) */
 	void *cfg_store;       /* strings and arrays of cfg */
 	struct fnvm_program *prog;
-	struct fnvm_vm fv; /* KVM VM, vCPU 0, guest memory mapping */
+	struct fnvm_vm fv;     /* KVM VM, vCPU 0, guest memory mapping */
+	struct svc_vdso *vdso; /* the clock page's refresher (vdso helper); may be NULL */
 	struct gmem *mem;
 
 	struct svc_fs *fs;

@@ -10,6 +10,7 @@
 
 #include "../common/log.h"
 #include "svc_int.h"
+#include "vdso.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -303,6 +304,10 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	fc.mem_size = vm->cfg.mem_size;
 	fc.argv = vm->cfg.argv;
 	fc.envp = vm->cfg.envp;
+	if (vm->cfg.vdso_mode != SVC_VDSO_OFF) { /* vdso helper */
+		fc.vdso_image = svc_vdso_image;
+		fc.vdso_len = svc_vdso_image_len;
+	}
 	if (getrandom(&fc.seed, sizeof(fc.seed), 0) != sizeof(fc.seed))
 		fc.seed = nb_now_ns();
 	struct nb_error perr;
@@ -318,6 +323,16 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	}
 	vm->mem = &vm->fv.vm->mem;
 	vm->ncpus = 1;
+	if (vm->cfg.vdso_mode != SVC_VDSO_OFF) { /* vdso helper */
+		void *page = gmem_ptr(vm->mem, UVM_VVAR, SVC_PAGE);
+		rc = page ? svc_vdso_create(vm->fv.cpu, page, (enum svc_vdso_mode)vm->cfg.vdso_mode,
+					    &vm->vdso)
+			  : -EFAULT;
+		if (rc) {
+			nb_error_set(err, NB_ERESOURCE, "vDSO clock page: %s", strerror(-rc));
+			goto fail;
+		}
+	}
 	rc = svc_mm_init(vm);
 	if (rc) {
 		nb_error_set(err, NB_ERESOURCE, "out of memory");
@@ -418,6 +433,7 @@ void svc_destroy(struct svc_vm *vm)
 		svc_net_fini(vm);
 		svc_fs_fini(vm);
 	}
+	svc_vdso_destroy(vm->vdso); /* before the memory it writes goes */
 	fnvm_vm_release(&vm->fv);
 	fnvm_program_destroy(vm->prog);
 	svc_mm_fini(vm);
