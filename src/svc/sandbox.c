@@ -163,6 +163,7 @@ static const unsigned long ioctls[] = {
     KVM_CREATE_VCPU,
     KVM_SET_CPUID2,
     KVM_SET_XCRS,
+    KVM_GET_MSRS, /* vdso helper: a new vCPU's TSC against vCPU 0's */
     0x541B /* FIONREAD */,
     0x5421 /* FIONBIO */,
     0x5401 /* TCGETS */,

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -35,6 +37,28 @@ static uint64_t now(clockid_t c)
 		exit(1);
 	}
 	return ns_of(&ts);
+}
+
+/* |system call - vDSO| for clock @c: the vDSO read before and after the call
+ * bracket it; the distance to their midpoint, less half the bracket. */
+static long long err_vs_syscall(clockid_t c)
+{
+	long long best = -1;
+	for (int i = 0; i < 5; i++) {
+		struct timespec s;
+		uint64_t v1 = now(c);
+		syscall(SYS_clock_gettime, c, &s);
+		uint64_t v2 = now(c);
+		long long mid = (long long)(v1 + (v2 - v1) / 2), d = (long long)ns_of(&s) - mid;
+		if (d < 0)
+			d = -d;
+		d -= (long long)(v2 - v1) / 2;
+		if (d < 0)
+			d = 0;
+		if (best < 0 || d < best)
+			best = d;
+	}
+	return best;
 }
 
 static int clocks(long n)
@@ -68,10 +92,10 @@ static int clocks(long n)
 	int r = gettimeofday(&tv, &tz);
 	printf("gettimeofday_us=%llu\n",
 	       (unsigned long long)tv.tv_sec * 1000000ull + (unsigned long long)tv.tv_usec);
-	printf("gettimeofday_rc=%d tz=%d,%d\n", r, tz.tz_minuteswest, tz.tz_dsttime);
+	printf("gettimeofday_rc=%d\ntz=%d,%d\n", r, tz.tz_minuteswest, tz.tz_dsttime);
 	time_t tt = 0;
 	time_t t = time(&tt);
-	printf("time=%lld time_arg_same=%d\n", (long long)t, t == tt);
+	printf("time=%lld\ntime_arg_same=%d\n", (long long)t, t == tt);
 	struct timespec res;
 	clock_getres(CLOCK_MONOTONIC, &res);
 	printf("res_mono_ns=%lld\n", (long long)res.tv_sec * 1000000000ll + res.tv_nsec);
@@ -81,6 +105,10 @@ static int clocks(long n)
 	printf("bad_clock_rc=%d\n", clock_gettime((clockid_t)9999, &cpu));
 	printf("getcpu=%d\n", sched_getcpu());
 	printf("vdso=%#lx\n", getauxval(AT_SYSINFO_EHDR));
+	printf("mono_err_ns=%lld\n", err_vs_syscall(CLOCK_MONOTONIC));
+	printf("real_err_ns=%lld\n", err_vs_syscall(CLOCK_REALTIME));
+	printf("raw_err_ns=%lld\n", err_vs_syscall(CLOCK_MONOTONIC_RAW));
+	printf("boot_err_ns=%lld\n", err_vs_syscall(CLOCK_BOOTTIME));
 	printf("back=%d\n", back);
 	printf("ok=%d\n", back == 0);
 	return back != 0;
@@ -145,6 +173,8 @@ static int spin(long ms)
 	printf("reads=%llu\nmax_step_ns=%llu\nmono_elapsed_ns=%llu\nreal_elapsed_ns=%llu\n",
 	       (unsigned long long)reads, (unsigned long long)maxstep,
 	       (unsigned long long)(last - t0), (unsigned long long)(r1 - r0));
+	printf("mono_err_ns=%lld\nreal_err_ns=%lld\n", err_vs_syscall(CLOCK_MONOTONIC),
+	       err_vs_syscall(CLOCK_REALTIME));
 	printf("back=%d\nok=%d\n", back, back == 0);
 	return back != 0;
 }
