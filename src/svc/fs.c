@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../fnvm/path.h"
 #include "fs.h"
 
 #ifndef O_TMPFILE
@@ -47,14 +49,6 @@ static struct svc_fs *tfs(struct svc_thread *t)
 static struct vfs *tvfs(struct svc_thread *t)
 {
 	return tfs(t)->vfs;
-}
-
-static struct vfs_file *file_vf(const struct svc_file *f)
-{
-	if (f->kind != SVC_F_FILE && f->kind != SVC_F_DIR)
-		return NULL;
-	const struct svc_fsfile *ff = f->priv;
-	return ff ? ff->vf : NULL;
 }
 
 /* ---------------------------------------------------------- paths */
@@ -86,7 +80,7 @@ int svc_fs_path(struct svc_thread *t, int dirfd, uint64_t gva, int flags, char *
 		struct svc_file *f = svc_fd_get(svc_thread_vm(t), dirfd);
 		if (!f)
 			return -EBADF;
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		if (!vf || !(vf->type == VFS_FT_DIR || vf->type == VFS_FT_PATH))
 			err = -ENOTDIR;
 		else
@@ -143,6 +137,82 @@ static long install_vfs(struct svc_thread *t, int hostfd, struct vfs_file *vf, i
 	return svc_fd_install(svc_thread_vm(t), f, 0, flags & O_CLOEXEC);
 }
 
+/* The guest fd named by @path if it is (lexically) /proc/self/fd/N,
+ * /proc/PID/fd/N, /dev/fd/N or /dev/std{in,out,err}; -2 for /dev/tty;
+ * else -1. */
+static int magic_fd(const char *path)
+{
+	char n[VFS_PATH_MAX];
+	if (fnvm_path_norm("/", path, n, sizeof(n)) < 0)
+		return -1;
+	if (!strcmp(n, "/dev/stdin"))
+		return 0;
+	if (!strcmp(n, "/dev/stdout"))
+		return 1;
+	if (!strcmp(n, "/dev/stderr"))
+		return 2;
+	if (!strcmp(n, "/dev/tty"))
+		return -2;
+	const char *p;
+	if (!strncmp(n, "/dev/fd/", 8)) {
+		p = n + 8;
+	} else if (!strncmp(n, "/proc/", 6)) {
+		p = n + 6;
+		if (!strncmp(p, "self/", 5))
+			p += 5;
+		else {
+			while (*p >= '0' && *p <= '9')
+				p++;
+			if (*p != '/' || p == n + 6)
+				return -1;
+			p++;
+		}
+		if (strncmp(p, "fd/", 3))
+			return -1;
+		p += 3;
+	} else {
+		return -1;
+	}
+	if (!*p || strlen(p) > 9)
+		return -1;
+	for (const char *c = p; *c; c++)
+		if (*c < '0' || *c > '9')
+			return -1;
+	return atoi(p);
+}
+
+/* open() of a magic link to guest fd @fd: files and directories are opened
+ * again by their guest path (a new open file description, as Linux);
+ * pipes, sockets, standard streams... share the open file (as dup). */
+static long open_magic(struct svc_thread *t, int fd, int flags, mode_t mode)
+{
+	struct svc_file *f = svc_fd_get(svc_thread_vm(t), fd);
+	if (!f)
+		return -ENOENT;
+	struct vfs_file *vf = svc_fsfile_vf(f);
+	long r;
+	if (vf && vf->type != VFS_FT_DEV && vf->type != VFS_FT_SYNTH) {
+		char path[VFS_PATH_MAX];
+		memcpy(path, vf->path, strlen(vf->path) + 1);
+		svc_file_put(f);
+		struct vfs_file *nvf;
+		int hostfd = vfs_open(tvfs(t), path, flags & ~(O_CREAT | O_EXCL), mode, &nvf);
+		if (hostfd < 0)
+			return hostfd;
+		return install_vfs(t, hostfd, nvf, flags);
+	}
+	int acc = flags & O_ACCMODE;
+	if ((flags & O_DIRECTORY) || f->accmode == O_PATH)
+		r = f->accmode == O_PATH ? -ENXIO : -ENOTDIR;
+	else if ((acc != O_WRONLY && f->accmode == O_WRONLY) ||
+		 (acc != O_RDONLY && f->accmode == O_RDONLY))
+		r = -EACCES;
+	else
+		return svc_fd_install(svc_thread_vm(t), f, 0, flags & O_CLOEXEC);
+	svc_file_put(f);
+	return r;
+}
+
 static long do_open(struct svc_thread *t, int dirfd, uint64_t gpath, int flags, mode_t mode)
 {
 	char path[VFS_PATH_MAX];
@@ -153,6 +223,21 @@ static long do_open(struct svc_thread *t, int dirfd, uint64_t gpath, int flags, 
 		return err;
 	if (flags & O_PATH)
 		flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	int mfd = (flags & (O_PATH | O_NOFOLLOW)) ? -1 : magic_fd(path);
+	if (mfd == -2) { /* /dev/tty: the standard stream that is a terminal */
+		for (int i = 0; i < 3 && mfd < 0; i++) {
+			struct svc_file *f = svc_fd_get(svc_thread_vm(t), i);
+			if (f && f->kind == SVC_F_STDIO && f->accmode == O_RDWR &&
+			    isatty(f->host_fd))
+				mfd = i;
+			if (f)
+				svc_file_put(f);
+		}
+		if (mfd < 0)
+			return -ENXIO; /* no controlling terminal */
+	}
+	if (mfd >= 0)
+		return open_magic(t, mfd, flags, mode & 07777);
 	struct svc_fs *fs = tfs(t);
 	if (flags & O_CREAT) {
 		pthread_mutex_lock(&fs->lock);
@@ -197,7 +282,7 @@ static long sys_close_range(struct svc_thread *t, const uint64_t a[6])
 /* stat of an open file. */
 static int file_stat(struct svc_thread *t, struct svc_file *f, struct stat *st)
 {
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (vf && (vf->synth || vf->type == VFS_FT_SYNTH))
 		return vfs_stat(tvfs(t), vf->path, AT_SYMLINK_NOFOLLOW, st);
 	return fstat(f->host_fd, st) < 0 ? -errno : 0;
@@ -284,7 +369,7 @@ static long sys_statx(struct svc_thread *t, const uint64_t a[6])
 			struct svc_file *f = svc_fd_get(svc_thread_vm(t), dirfd);
 			if (!f)
 				return -EBADF;
-			struct vfs_file *vf = file_vf(f);
+			struct vfs_file *vf = svc_fsfile_vf(f);
 			err = 0;
 			if (vf && (vf->synth || vf->type == VFS_FT_SYNTH))
 				err = vfs_statx(tvfs(t), vf->path, AT_SYMLINK_NOFOLLOW, mask, &sx);
@@ -310,7 +395,7 @@ static long do_access(struct svc_thread *t, int dirfd, uint64_t gpath, int mode,
 		struct svc_file *f = svc_fd_get(svc_thread_vm(t), dirfd);
 		if (!f)
 			return -EBADF;
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		err = vf ? 0 : -EBADF;
 		if (vf)
 			memcpy(path, vf->path, strlen(vf->path) + 1);
@@ -529,7 +614,7 @@ static int fd_path(struct svc_thread *t, int fd, char *path, struct svc_file **f
 	struct svc_file *f = svc_fd_get(svc_thread_vm(t), fd);
 	if (!f)
 		return -EBADF;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (!vf) {
 		svc_file_put(f);
 		return -EPERM; /* pipes, sockets...: nothing to change that the guest sees */
@@ -573,7 +658,7 @@ static long sys_fchmod(struct svc_thread *t, const uint64_t a[6])
 	int err = fd_path(t, (int)a[0], path, &f);
 	if (err)
 		return err;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (vf->upper) /* the host fd is the file itself: works after unlink too */
 		err = fchmod(f->host_fd, (mode_t)a[1] & 01777) < 0 ? -errno : 0;
 	else
@@ -647,7 +732,7 @@ static long sys_utimensat(struct svc_thread *t, const uint64_t a[6])
 		struct svc_file *f;
 		if ((err = fd_path(t, dirfd, path, &f)))
 			return err;
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		if (vf->upper)
 			err = futimens(f->host_fd, tsp) < 0 ? -errno : 0;
 		else
@@ -678,7 +763,7 @@ static struct svc_file *writable_file(struct svc_thread *t, int fd, long *err)
 	*err = -EBADF;
 	if (!f)
 		return NULL;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (f->accmode != O_WRONLY && f->accmode != O_RDWR) {
 		*err = f->accmode == O_PATH ? -EBADF : -EINVAL;
 	} else if (!vf || vf->type != VFS_FT_REG) {
@@ -700,7 +785,7 @@ static long sys_ftruncate(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return err;
 	struct vfs *v = tvfs(t);
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	bool acct = vfs_quota_applies(v, vf);
 	uint64_t tok = 0;
 	struct stat st;
@@ -734,7 +819,7 @@ static long sys_fallocate(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return err;
 	struct vfs *v = tvfs(t);
-	bool acct = vfs_quota_applies(v, file_vf(f)) && !(mode & FALLOC_FL_PUNCH_HOLE);
+	bool acct = vfs_quota_applies(v, svc_fsfile_vf(f)) && !(mode & FALLOC_FL_PUNCH_HOLE);
 	uint64_t tok = 0, want = (uint64_t)len;
 	if (acct && (err = vfs_quota_begin(v, f->host_fd, (uint64_t)off, &want, &tok)))
 		goto out;
@@ -820,7 +905,7 @@ static long sys_fstatfs(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return -EBADF;
 	struct statfs st;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	long err = 0;
 	if (vf)
 		vfs_statfs_fd(tvfs(t), vf, &st);
@@ -873,7 +958,7 @@ static long sys_fchdir(struct svc_thread *t, const uint64_t a[6])
 	struct svc_file *f = svc_fd_get(svc_thread_vm(t), (int)a[0]);
 	if (!f)
 		return -EBADF;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	char path[VFS_PATH_MAX];
 	long err = 0;
 	if (!vf || !(vf->type == VFS_FT_DIR || vf->type == VFS_FT_PATH))
@@ -892,7 +977,7 @@ static long sys_getdents64(struct svc_thread *t, const uint64_t a[6])
 	if (!f)
 		return -EBADF;
 	long r;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	uint64_t len = a[2] > (1u << 20) ? (1u << 20) : a[2];
 	void *buf = len ? svc_uptr(t, a[1], len) : NULL;
 	if (f->accmode == O_PATH) {
@@ -911,12 +996,10 @@ static long sys_getdents64(struct svc_thread *t, const uint64_t a[6])
 	return r;
 }
 
-/* Directory lseek (io.c calls this for SVC_F_DIR). */
-long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence);
 long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence)
 {
 	struct svc_fsfile *ff = f->priv;
-	struct vfs_file *vf = file_vf(f);
+	struct vfs_file *vf = svc_fsfile_vf(f);
 	if (!vf)
 		return -EBADF;
 	pthread_mutex_lock(&ff->lock);
@@ -1224,6 +1307,18 @@ static long proc_fd_link(void *ctx, int fd, char *buf, size_t len)
 	return (long)l;
 }
 
+static long proc_cwd(void *ctx, char *buf, size_t len)
+{
+	struct svc_fs *fs = ctx;
+	pthread_mutex_lock(&fs->lock);
+	size_t l = strlen(fs->cwd);
+	if (l > len)
+		l = len;
+	memcpy(buf, fs->cwd, l);
+	pthread_mutex_unlock(&fs->lock);
+	return (long)l;
+}
+
 static size_t proc_fd_list(void *ctx, int *fds, size_t max)
 {
 	struct svc_fs *fs = ctx;
@@ -1298,7 +1393,64 @@ static int proc_self_file(void *ctx, const char *name, char **data, size_t *len)
 	return 0;
 }
 
+/* /proc/cpuinfo and /proc/meminfo from the VM's configuration. */
+static int proc_file(void *ctx, const char *name, char **data, size_t *len)
+{
+	struct svc_fs *fs = ctx;
+	const struct svc_config *cfg = svc_vm_config(fs->vm);
+	if (!cfg)
+		return -ENOENT;
+	size_t cap = 16384;
+	char *b = malloc(cap);
+	if (!b)
+		return -ENOMEM;
+	size_t l = 0;
+	if (!strcmp(name, "meminfo")) {
+		unsigned long long kb = (unsigned long long)(cfg->mem_size / 1024);
+		int n = snprintf(b, cap,
+				 "MemTotal:       %llu kB\nMemFree:        %llu kB\n"
+				 "MemAvailable:   %llu kB\nBuffers:               0 kB\n"
+				 "Cached:                0 kB\nSwapTotal:             0 kB\n"
+				 "SwapFree:              0 kB\n",
+				 kb, kb / 2, kb / 2);
+		l = n > 0 ? (size_t)n : 0;
+	} else if (!strcmp(name, "cpuinfo")) {
+		unsigned cpus = cfg->cpus ? cfg->cpus : 1;
+		for (unsigned i = 0; i < cpus && i < 256; i++) {
+			int n = snprintf(b + l, cap - l,
+					 "processor\t: %u\nvendor_id\t: GenuineIntel\n"
+					 "model name\t: nubis virtual CPU\ncpu cores\t: %u\n"
+					 "flags\t\t: fpu sse sse2\n\n",
+					 i, cpus);
+			if (n < 0 || (size_t)n >= cap - l)
+				break;
+			l += (size_t)n;
+		}
+	} else {
+		free(b);
+		return -ENOENT;
+	}
+	*data = b;
+	*len = l;
+	return 0;
+}
+
 /* ---------------------------------------------------------- life cycle */
+
+/* The /proc hooks of the vfs (again when fs->exe changes, before the guest runs). */
+static void set_proc_ops(struct svc_fs *fs)
+{
+	struct vfs_proc_ops ops = {
+	    .ctx = fs,
+	    .fd_link = proc_fd_link,
+	    .fd_list = proc_fd_list,
+	    .self_file = proc_self_file,
+	    .proc_file = proc_file,
+	    .cwd = proc_cwd,
+	    .exe = fs->exe,
+	};
+	vfs_set_proc_ops(fs->vfs, &ops);
+}
 
 static void stdio_release(struct svc_file *f)
 {
@@ -1381,7 +1533,15 @@ int svc_fs_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_error
 		goto fail;
 	free(vols);
 	vols = NULL;
-	struct svc_fdtab *tab = svc_fdtab_create(cfg->max_fds ? cfg->max_fds : SVC_MAX_FDS_DEFAULT);
+	unsigned maxfds = cfg->max_fds ? cfg->max_fds : SVC_MAX_FDS_DEFAULT;
+	/* Each guest fd is one host fd: make room (soft limit up to the hard one). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)maxfds + 256 &&
+	    rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	struct svc_fdtab *tab = svc_fdtab_create(maxfds);
 	if (!tab) {
 		nb_error_set(err, NB_ERESOURCE, "out of memory");
 		goto fail;
@@ -1391,14 +1551,7 @@ int svc_fs_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_error
 		nb_error_set(err, NB_ERESOURCE, "out of memory");
 		goto fail;
 	}
-	struct vfs_proc_ops ops = {
-	    .ctx = fs,
-	    .fd_link = proc_fd_link,
-	    .fd_list = proc_fd_list,
-	    .self_file = proc_self_file,
-	    .exe = fs->exe,
-	};
-	vfs_set_proc_ops(fs->vfs, &ops);
+	set_proc_ops(fs);
 	const char *wd = cfg->workdir && cfg->workdir[0] ? cfg->workdir : "/";
 	if (wd[0] != '/') {
 		nb_error_set(err, NB_EINVAL, "working directory %s: not an absolute path", wd);
@@ -1447,16 +1600,9 @@ static void remember_exe(struct svc_fs *fs, const char *abs)
 	char *e = strdup(abs);
 	if (!e)
 		return;
-	struct vfs_proc_ops ops = {
-	    .ctx = fs,
-	    .fd_link = proc_fd_link,
-	    .fd_list = proc_fd_list,
-	    .self_file = proc_self_file,
-	    .exe = e,
-	};
-	vfs_set_proc_ops(fs->vfs, &ops);
 	free(fs->exe);
 	fs->exe = e;
+	set_proc_ops(fs);
 }
 
 int svc_fs_open_exec(struct svc_vm *vm, const char *path)

@@ -31,6 +31,15 @@ struct svc_fsfile {
 	uint64_t dpos;	      /* directory position (getdents64 cookie) */
 };
 
+/* The vfs file of an SVC_F_FILE / SVC_F_DIR file, else NULL. */
+static inline struct vfs_file *svc_fsfile_vf(const struct svc_file *f)
+{
+	if (f->kind != SVC_F_FILE && f->kind != SVC_F_DIR)
+		return NULL;
+	const struct svc_fsfile *ff = f->priv;
+	return ff ? ff->vf : NULL;
+}
+
 /* svc_file.priv of SVC_F_STDIO files. */
 struct svc_stdio {
 	bool host_blocking; /* host fd shares the caller's description: not O_NONBLOCK */
@@ -63,6 +72,10 @@ unsigned svc_fdtab_max(struct svc_vm *vm);
  * (VFS_PATH_MAX). With AT_EMPTY_PATH in @flags an empty string returns 1
  * (operate on @dirfd itself); otherwise 0 or -errno. */
 int svc_fs_path(struct svc_thread *t, int dirfd, uint64_t gva, int flags, char *out);
+
+/* lseek of a directory (SVC_F_DIR): SEEK_SET/SEEK_CUR to a getdents64
+ * cookie; the new position or -EINVAL. */
+long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence);
 
 /* ---- io.c ---- */
 

@@ -34,19 +34,9 @@
 #define KTERMIOS_SIZE 36 /* struct termios of the kernel (TCGETS) */
 #define EPOLL_EV_SIZE 12 /* struct epoll_event, packed on x86-64 */
 
-long svc_fs_dir_seek(struct svc_file *f, int64_t off, int whence);
-
 static struct svc_vm *tvm(struct svc_thread *t)
 {
 	return svc_thread_vm(t);
-}
-
-static struct vfs_file *file_vf(const struct svc_file *f)
-{
-	if (f->kind != SVC_F_FILE && f->kind != SVC_F_DIR)
-		return NULL;
-	const struct svc_fsfile *ff = f->priv;
-	return ff ? ff->vf : NULL;
 }
 
 /* Kinds whose host operations may say EAGAIN (waited for in the monitor). */
@@ -144,7 +134,7 @@ static long rw_iov(struct svc_thread *t, struct svc_file *f, bool wr, struct iov
 		return -ESPIPE;
 	if (!can_block(f)) {
 		struct vfs *v = svc_vm_fs(tvm(t))->vfs;
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		if (!(wr && vf && vfs_quota_applies(v, vf)) || total == 0)
 			return host_rw(f, wr, iov, cnt, off);
 		uint64_t start = (uint64_t)off, tok, len = total;
@@ -386,7 +376,7 @@ static long sys_ioctl(struct svc_thread *t, const uint64_t a[6])
 		r = r < 0 ? r : 0;
 		break;
 	case FIONREAD: {
-		struct vfs_file *vf = file_vf(f);
+		struct vfs_file *vf = svc_fsfile_vf(f);
 		if (f->kind == SVC_F_DIR) {
 			r = -EINVAL;
 			break;
@@ -581,6 +571,22 @@ static long sys_poll(struct svc_thread *t, const uint64_t a[6])
 	return do_poll(t, a[0], a[1], ms < 0 ? -1 : (int64_t)ms * 1000000);
 }
 
+/* The signal mask argument of ppoll/pselect6/epoll_pwait: the guest's mask
+ * for the rest of the call (core restores it). 0 or -errno. */
+static int swap_mask(struct svc_thread *t, uint64_t gset, uint64_t size)
+{
+	if (!gset)
+		return 0;
+	if (size != sizeof(uint64_t))
+		return -EINVAL;
+	uint64_t set;
+	int err = svc_copy_in(t, &set, gset, sizeof(set));
+	if (err)
+		return err;
+	svc_sigmask_swap(t, set);
+	return 0;
+}
+
 static long sys_ppoll(struct svc_thread *t, const uint64_t a[6])
 {
 	int64_t ns = -1;
@@ -593,7 +599,9 @@ static long sys_ppoll(struct svc_thread *t, const uint64_t a[6])
 		if (ns == -2)
 			return -EINVAL;
 	}
-	/* a[3] sigmask: the mask is not swapped during the wait (docs) */
+	int err = swap_mask(t, a[3], a[4]);
+	if (err)
+		return err;
 	return do_poll(t, a[0], a[1], ns);
 }
 
@@ -711,6 +719,14 @@ static long sys_pselect6(struct svc_thread *t, const uint64_t a[6])
 		if (ns == -2)
 			return -EINVAL;
 	}
+	if (a[5]) {
+		uint64_t sm[2]; /* { const sigset_t *ss; size_t ss_len; } */
+		int err = svc_copy_in(t, sm, a[5], sizeof(sm));
+		if (!err)
+			err = swap_mask(t, sm[0], sm[1]);
+		if (err)
+			return err;
+	}
 	const uint64_t g[3] = {a[1], a[2], a[3]};
 	return do_select(t, (int)a[0], g, ns);
 }
@@ -825,12 +841,21 @@ static long sys_epoll_wait(struct svc_thread *t, const uint64_t a[6])
 	return do_epoll_wait(t, (int)a[0], a[1], (int)a[2], ms < 0 ? -1 : (int64_t)ms * 1000000);
 }
 
+static long sys_epoll_pwait(struct svc_thread *t, const uint64_t a[6])
+{
+	int err = swap_mask(t, a[4], a[5]);
+	return err ? err : sys_epoll_wait(t, a);
+}
+
 static long sys_epoll_pwait2(struct svc_thread *t, const uint64_t a[6])
 {
+	int err = swap_mask(t, a[4], a[5]);
+	if (err)
+		return err;
 	int64_t ns = -1;
 	if (a[3]) {
 		struct timespec ts;
-		int err = svc_copy_in(t, &ts, a[3], sizeof(ts));
+		err = svc_copy_in(t, &ts, a[3], sizeof(ts));
 		if (err)
 			return err;
 		ns = ts_ns(&ts);
@@ -926,7 +951,7 @@ static long sys_timerfd_gettime(struct svc_thread *t, const uint64_t a[6])
 static long copy_files(struct svc_thread *t, struct svc_file *in, int64_t *inoff,
 		       struct svc_file *out, int64_t outoff, uint64_t len)
 {
-	struct vfs_file *ivf = file_vf(in);
+	struct vfs_file *ivf = svc_fsfile_vf(in);
 	if (in->accmode == O_WRONLY || in->accmode == O_PATH || out->accmode == O_RDONLY ||
 	    out->accmode == O_PATH)
 		return -EBADF;
@@ -1014,7 +1039,7 @@ static long sys_copy_file_range(struct svc_thread *t, const uint64_t a[6])
 	struct svc_file *in = svc_fd_get(vm, (int)a[0]);
 	struct svc_file *out = svc_fd_get(vm, (int)a[2]);
 	long r;
-	struct vfs_file *ovf = out ? file_vf(out) : NULL;
+	struct vfs_file *ovf = out ? svc_fsfile_vf(out) : NULL;
 	if (!in || !out)
 		r = -EBADF;
 	else if (!ovf || ovf->type != VFS_FT_REG)
@@ -1062,7 +1087,7 @@ static const svc_sys_fn io_table[] = {
     [SYS_epoll_create1] = sys_epoll_create1,
     [SYS_epoll_ctl] = sys_epoll_ctl,
     [SYS_epoll_wait] = sys_epoll_wait,
-    [SYS_epoll_pwait] = sys_epoll_wait, /* sigmask (a[4]) not swapped: docs */
+    [SYS_epoll_pwait] = sys_epoll_pwait,
     [SYS_epoll_pwait2] = sys_epoll_pwait2,
     [SYS_eventfd] = sys_eventfd,
     [SYS_eventfd2] = sys_eventfd2,

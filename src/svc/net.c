@@ -523,6 +523,8 @@ static int inet_bind(struct svc_file *f, struct net_sock *s, const struct netpol
 	unsigned cover = cover_of(s);
 	if (s->domain == AF_INET6 && want->family == AF_INET) /* ::ffff:a.b.c.d */
 		cover = s->v6only ? 0 : NETPOL_COVER_V4;
+	else if (s->domain == AF_INET6 && !netpol_is_any(want)) /* [::1]: IPv6 only */
+		cover = NETPOL_COVER_V6;
 	if (!cover) {
 		r = -EADDRNOTAVAIL;
 		goto out;
@@ -598,7 +600,7 @@ out:
 
 /* Implicit bind of an unbound inet socket before it talks to the VM's own
  * sockets, so that replies can find it (its port is in the table). */
-static int inet_autobind(struct svc_file *f, struct net_sock *s)
+static int inet_autobind(struct svc_file *f, struct net_sock *s, int dst_family)
 {
 	struct netpol_addr any;
 	pthread_mutex_lock(&s->net->lock);
@@ -608,6 +610,8 @@ static int inet_autobind(struct svc_file *f, struct net_sock *s)
 		return 0;
 	memset(&any, 0, sizeof(any));
 	any.family = s->domain; /* 0.0.0.0 or [::] */
+	if (s->domain == AF_INET6 && dst_family == AF_INET6)
+		any.ip[15] = 1; /* [::1]: to reach an IPv6-only socket */
 	int r = inet_bind(f, s, &any);
 	return r == -EINVAL ? 0 : r; /* bound meanwhile by another thread */
 }
@@ -750,7 +754,7 @@ static long sys_listen(struct svc_thread *t, const uint64_t a[6])
 	if (backlog < 0 || backlog > NET_MAX_BACKLOG)
 		backlog = NET_MAX_BACKLOG;
 	if (s->domain != AF_UNIX && s->type == SOCK_STREAM)
-		r = inet_autobind(f, s);
+		r = inet_autobind(f, s, s->domain);
 	if (r == 0)
 		r = listen(f->host_fd, backlog) < 0 ? -errno : 0;
 	if (r == 0) {
@@ -885,7 +889,7 @@ static int inet_route(struct svc_file *f, struct net_sock *s, const struct netpo
 		return s->proto == IPPROTO_TCP ? -ECONNREFUSED : -ENETUNREACH;
 	}
 	if (v == NETPOL_INTERNAL) {
-		int r = inet_autobind(f, s);
+		int r = inet_autobind(f, s, real.family);
 		if (r < 0)
 			return r;
 	}
@@ -1252,7 +1256,13 @@ static size_t control_out(struct svc_thread *t, struct net_sock *s, struct msghd
 	size_t cap = gm->controllen < sizeof(out) ? gm->controllen : sizeof(out), used = 0;
 
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(hm); c; c = CMSG_NXTHDR(hm, c)) {
+		size_t off =
+		    (size_t)((unsigned char *)CMSG_DATA(c) - (unsigned char *)hm->msg_control);
+		if (c->cmsg_len < CMSG_LEN(0) || off > hm->msg_controllen)
+			break;
 		size_t dlen = c->cmsg_len - CMSG_LEN(0);
+		if (dlen > hm->msg_controllen - off) /* truncated (MSG_CTRUNC) */
+			dlen = hm->msg_controllen - off;
 		bool rights = c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS;
 		if (rights) {
 			size_t n = dlen / sizeof(int);
@@ -1368,10 +1378,10 @@ static long do_send(struct svc_thread *t, struct svc_file *f, struct net_sock *s
 			if (r == 0)
 				continue;
 		}
+		if (sent)
+			break; /* the partial count; the error comes next time */
 		if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
 			svc_signal_thread(t, SIGPIPE);
-		if (sent)
-			break;
 		goto out;
 	}
 	r = (long)sent;

@@ -151,6 +151,7 @@ static const int allowed[] = {
  * the fs and net modules pass on. */
 static const unsigned long ioctls[] = {
     KVM_RUN,
+    KVM_GET_MSRS, /* a vCPU's TSC: emulated rdtsc, the vDSO's check of new vCPUs */
     KVM_SET_MSRS,
     KVM_GET_SREGS,
     KVM_SET_SREGS,
@@ -163,7 +164,6 @@ static const unsigned long ioctls[] = {
     KVM_CREATE_VCPU,
     KVM_SET_CPUID2,
     KVM_SET_XCRS,
-    KVM_GET_MSRS, /* vdso helper: a new vCPU's TSC against vCPU 0's */
     0x541B /* FIONREAD */,
     0x5421 /* FIONBIO */,
     0x5401 /* TCGETS */,

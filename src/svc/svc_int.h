@@ -237,5 +237,7 @@ void svc_mm_fini(struct svc_vm *vm);
 /* Read guest timespec at @a into ns; -EFAULT/-EINVAL. */
 int svc_get_timespec(struct svc_thread *t, uint64_t a, uint64_t *ns);
 uint64_t svc_clock_ns(clockid_t c);
+/* The guest TSC of @t's vCPU (its own thread, not running). 0 or -EIO. */
+int svc_guest_tsc(struct svc_thread *t, uint64_t *tsc);
 
 #endif

@@ -2,6 +2,7 @@
 /* Service VMs: life cycle (create, start, wait, kill, pause, resume, destroy). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -304,6 +305,8 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	fc.mem_size = vm->cfg.mem_size;
 	fc.argv = vm->cfg.argv;
 	fc.envp = vm->cfg.envp;
+	if (getenv("NUBIS_NO_VDSO")) /* as --vdso off */
+		vm->cfg.vdso_mode = SVC_VDSO_OFF;
 	if (vm->cfg.vdso_mode != SVC_VDSO_OFF) { /* vdso helper */
 		fc.vdso_image = svc_vdso_image;
 		fc.vdso_len = svc_vdso_image_len;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -23,6 +24,7 @@
 
 #include "../common/log.h"
 #include "svc_int.h"
+#include "vdso.h"
 
 #define PAGE_UP(x) (((x) + SVC_PAGE - 1) & ~(SVC_PAGE - 1))
 
@@ -751,12 +753,44 @@ static clockid_t host_clock(long clk)
 	return (clockid_t)clk;
 }
 
+/* ---- clocks and the vDSO (vdso.c) ----
+ * With the vDSO active, the system calls read the same TSC lines as the
+ * vDSO (svc_vdso_clock), so the two paths agree and CLOCK_MONOTONIC never
+ * goes back between them; otherwise the host's clocks. */
+#define MSR_IA32_TSC 0x10u
+
+int svc_guest_tsc(struct svc_thread *t, uint64_t *tsc)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = 1;
+	m.e.index = MSR_IA32_TSC;
+	if (ioctl(t->cpu->fd, KVM_GET_MSRS, &m) != 1)
+		return -EIO;
+	*tsc = m.e.data;
+	return 0;
+}
+
+/* Guest clock @clk (a clock_ok() id) in ns. */
+static uint64_t guest_clock_ns(struct svc_vm *vm, long clk)
+{
+	uint64_t ns;
+	if (svc_vdso_clock(vm->vdso, host_clock(clk), &ns) == 0)
+		return ns;
+	return svc_clock_ns(host_clock(clk));
+}
+
 static long sys_clock_gettime(struct svc_thread *t, const uint64_t a[6])
 {
-	if (!clock_ok((long)a[0]))
+	long clk = (long)a[0];
+	if (!clock_ok(clk))
 		return -EINVAL;
-	struct timespec ts;
-	clock_gettime(host_clock((long)a[0]), &ts);
+	uint64_t ns = guest_clock_ns(t->vm, clk);
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+			      .tv_nsec = (long)(ns % 1000000000u)};
 	return svc_copy_out(t, a[1], &ts, sizeof(ts));
 }
 
@@ -772,9 +806,9 @@ static long sys_clock_getres(struct svc_thread *t, const uint64_t a[6])
 static long sys_gettimeofday(struct svc_thread *t, const uint64_t a[6])
 {
 	if (a[0]) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		struct timeval tv = {.tv_sec = ts.tv_sec, .tv_usec = ts.tv_nsec / 1000};
+		uint64_t ns = guest_clock_ns(t->vm, CLOCK_REALTIME);
+		struct timeval tv = {.tv_sec = (time_t)(ns / 1000000000u),
+				     .tv_usec = (suseconds_t)(ns % 1000000000u / 1000u)};
 		if (svc_copy_out(t, a[0], &tv, sizeof(tv)))
 			return -EFAULT;
 	}
@@ -788,7 +822,7 @@ static long sys_gettimeofday(struct svc_thread *t, const uint64_t a[6])
 
 static long sys_time(struct svc_thread *t, const uint64_t a[6])
 {
-	int64_t s = (int64_t)time(NULL);
+	int64_t s = (int64_t)(guest_clock_ns(t->vm, CLOCK_REALTIME) / 1000000000u);
 	if (a[0] && svc_copy_out(t, a[0], &s, 8))
 		return -EFAULT;
 	return s;

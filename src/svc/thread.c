@@ -321,8 +321,11 @@ static void on_exception(struct svc_thread *t, int vec)
 	uint8_t insn[3] = {0};
 	if (vec == 13 && errcode == 0 && svc_copy_in(t, insn, f[0], 3) == 0 && insn[0] == 0x0f &&
 	    (insn[1] == 0x31 || (insn[1] == 0x01 && insn[2] == 0xf9))) {
-		/* rdtsc/rdtscp with CR4.TSD: the host's TSC */
-		uint64_t tsc = __builtin_ia32_rdtsc();
+		/* rdtsc/rdtscp when the host forces CR4.TSD: the guest's TSC (as
+		 * the vDSO's calibration sees it) */
+		uint64_t tsc;
+		if (svc_guest_tsc(t, &tsc) < 0)
+			tsc = __builtin_ia32_rdtsc();
 		t->u.rax = (uint32_t)tsc;
 		t->u.rdx = tsc >> 32;
 		if (insn[1] == 0x01)

@@ -376,6 +376,34 @@ void svc_vdso_vcpu_added(struct svc_vdso *v, struct vcpu *c)
 	}
 }
 
+int svc_vdso_clock(struct svc_vdso *v, long clk, uint64_t *ns)
+{
+	if (!v || atomic_load(&v->fallback) || !svc_vvar_clock_ok(clk))
+		return -1;
+	/* the monitor's copy, under the lock the refresher holds while it
+	 * moves the lines; the TSC is read once the copy is stable */
+	pthread_mutex_lock(&v->lock);
+	const struct svc_vvar *p = &v->clk.page;
+	int rc = -1;
+	if (p->flags & SVC_VVAR_F_TSC) {
+		bool raw = clk == SVC_VVAR_CLOCK_MONOTONIC_RAW;
+		uint64_t add = 0;
+		if (clk == SVC_VVAR_CLOCK_REALTIME || clk == SVC_VVAR_CLOCK_REALTIME_COARSE)
+			add = p->real_off;
+		else if (clk == SVC_VVAR_CLOCK_BOOTTIME)
+			add = p->boot_off;
+		else if (clk == SVC_VVAR_CLOCK_TAI)
+			add = p->tai_off;
+		uint64_t t = tsc_host() + v->tsc_off;
+		*ns = svc_vvar_line(raw ? p->raw_base : p->mono_base,
+				    raw ? p->raw_mult : p->mono_mult, p->shift, p->tsc_base, t) +
+		      add;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
 bool svc_vdso_active(const struct svc_vdso *v)
 {
 	return v && !atomic_load(&v->fallback);

@@ -88,6 +88,10 @@ int svc_vdso_create(struct vcpu *cpu0, void *page, enum svc_vdso_mode mode, stru
  * one vCPU 0 has, the page falls back to system calls for good. Safe
  * from any thread; @v NULL is a no-op. */
 void svc_vdso_vcpu_added(struct svc_vdso *v, struct vcpu *c);
+/* Clock @clk now, on the same line the vDSO reads (for the system calls,
+ * so both paths agree): 0 and *@ns, or -1 (clock not served, vDSO off or
+ * fallen back: use the host's clock). Safe from any thread; @v may be NULL. */
+int svc_vdso_clock(struct svc_vdso *v, long clk, uint64_t *ns);
 /* True if the page currently lets the vDSO read the TSC. */
 bool svc_vdso_active(const struct svc_vdso *v);
 /* Stop the thread and free; NULL is a no-op. */

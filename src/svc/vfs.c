@@ -69,6 +69,7 @@ struct vfs {
 	struct vfs_mnt *mnts; /* [0] union, then volumes, /dev, /proc */
 	unsigned nmnts;
 	uint64_t quota, used;
+	uint64_t entries, max_entries; /* names in the upper layer (inodes), capped with quota */
 	pthread_mutex_t qlock;
 	atomic_uint tmpseq;
 	struct vfs_proc_ops proc;
@@ -90,6 +91,7 @@ enum synth {
 	SY_PROC_FDLINK, /* /proc/self/fd/N */
 	SY_PROC_EXE,
 	SY_PROC_ROOT,	   /* /proc/self/root -> / */
+	SY_PROC_CWD,	   /* /proc/self/cwd -> the working directory */
 	SY_PROC_FILE,	   /* /proc/NAME: cpuinfo, meminfo, ... */
 	SY_PROC_SELF_FILE, /* /proc/self/NAME: stat, status, cmdline, ... */
 };
@@ -273,7 +275,8 @@ static bool synth_is_dir(enum synth sy)
 
 static bool synth_is_link(enum synth sy)
 {
-	return sy == SY_DEV_LINK || sy == SY_PROC_FDLINK || sy == SY_PROC_EXE || sy == SY_PROC_ROOT;
+	return sy == SY_DEV_LINK || sy == SY_PROC_FDLINK || sy == SY_PROC_EXE ||
+	       sy == SY_PROC_ROOT || sy == SY_PROC_CWD;
 }
 
 static uint64_t name_hash(const char *s, size_t n)
@@ -357,6 +360,10 @@ static int synth_lookup(struct vfs *v, const struct node *d, const char *name, s
 			c->sy = SY_PROC_ROOT;
 			return 0;
 		}
+		if (!strcmp(name, "cwd") && v->proc.cwd) {
+			c->sy = SY_PROC_CWD;
+			return 0;
+		}
 		for (size_t i = 0; i < sizeof(proc_self_files) / sizeof(proc_self_files[0]); i++)
 			if (!strcmp(name, proc_self_files[i])) {
 				c->sy = SY_PROC_SELF_FILE;
@@ -393,6 +400,8 @@ static long synth_readlink(struct vfs *v, const struct node *n, char *buf, size_
 	case SY_PROC_ROOT:
 		s = "/";
 		break;
+	case SY_PROC_CWD:
+		return v->proc.cwd ? v->proc.cwd(v->proc.ctx, buf, len) : -ENOENT;
 	case SY_PROC_FDLINK:
 		return v->proc.fd_link ? v->proc.fd_link(v->proc.ctx, (int)n->sarg, buf, len)
 				       : -ENOENT;
@@ -438,12 +447,17 @@ static int synth_content(struct vfs *v, const struct node *n, char **data, size_
 			return -ENOENT;
 		return v->proc.self_file(v->proc.ctx, proc_self_files[n->sarg], data, len);
 	}
+	const char *name = proc_files[n->sarg];
+	if (v->proc.proc_file) {
+		int r = v->proc.proc_file(v->proc.ctx, name, data, len);
+		if (r != -ENOENT)
+			return r;
+	}
 	size_t cap = 256, l = 0;
 	char *b = malloc(cap);
 	if (!b)
 		return -ENOMEM;
 	int err = 0;
-	const char *name = proc_files[n->sarg];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (!strcmp(name, "cpuinfo")) {
 		for (long i = 0; i < ncpu && !err; i++)
@@ -803,9 +817,82 @@ static int quota_check(struct vfs *v, uint64_t bytes)
 	return err;
 }
 
+/* One more name in the upper layer (file, directory, link, whiteout,
+ * marker): -ENOSPC past the entry cap. Approximate across races; the count
+ * is redone by the walk at start. */
+static int entry_charge(struct vfs *v)
+{
+	if (!v->quota)
+		return 0;
+	pthread_mutex_lock(&v->qlock);
+	int err = v->entries >= v->max_entries ? -ENOSPC : 0;
+	if (!err)
+		v->entries++;
+	pthread_mutex_unlock(&v->qlock);
+	return err;
+}
+
+/* entry_charge() for a new name in directory @d: volumes are not counted. */
+static int entry_charge_in(struct vfs *v, const struct node *d)
+{
+	return v->mnts[d->mnt].kind == MNT_UNION ? entry_charge(v) : 0;
+}
+
+static void entry_release_in(struct vfs *v, const struct node *d, uint64_t n);
+
+static void entry_release(struct vfs *v, uint64_t n)
+{
+	if (!v->quota || !n)
+		return;
+	pthread_mutex_lock(&v->qlock);
+	v->entries = v->entries > n ? v->entries - n : 0;
+	pthread_mutex_unlock(&v->qlock);
+}
+
+static void entry_release_in(struct vfs *v, const struct node *d, uint64_t n)
+{
+	if (v->mnts[d->mnt].kind == MNT_UNION)
+		entry_release(v, n);
+}
+
 bool vfs_quota_applies(const struct vfs *v, const struct vfs_file *f)
 {
 	return v->quota && f->upper;
+}
+
+/* Unallocated bytes of [a, b) in the file of @fd (a sparse file), through a
+ * private description (SEEK_DATA/SEEK_HOLE move the offset). Conservative:
+ * counts everything as a hole if it cannot tell. */
+static uint64_t hole_bytes(int fd, uint64_t a, uint64_t b)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	int rfd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (rfd < 0)
+		return b - a;
+	uint64_t holes = 0, pos = a;
+	for (int i = 0; pos < b && i < 256; i++) {
+		off_t d = lseek(rfd, (off_t)pos, SEEK_DATA);
+		if (d < 0) {
+			holes += b - pos; /* ENXIO: no data after pos */
+			pos = b;
+			break;
+		}
+		if ((uint64_t)d > pos)
+			holes += ((uint64_t)d < b ? (uint64_t)d : b) - pos;
+		if ((uint64_t)d >= b) {
+			pos = b;
+			break;
+		}
+		off_t h = lseek(rfd, d, SEEK_HOLE);
+		if (h < 0 || (uint64_t)h <= (uint64_t)d)
+			break;
+		pos = (uint64_t)h;
+	}
+	if (pos < b)
+		holes += b - pos;
+	close(rfd);
+	return holes;
 }
 
 int vfs_quota_begin(struct vfs *v, int fd, uint64_t off, uint64_t *len, uint64_t *token)
@@ -813,23 +900,32 @@ int vfs_quota_begin(struct vfs *v, int fd, uint64_t off, uint64_t *len, uint64_t
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	pthread_mutex_lock(&v->qlock);
-	uint64_t alloc = (uint64_t)st.st_blocks * 512;
+	uint64_t alloc = (uint64_t)st.st_blocks * 512, size = (uint64_t)st.st_size;
 	uint64_t end;
 	if (__builtin_add_overflow(off, *len, &end))
 		end = UINT64_MAX;
-	/* Growth estimate: bytes past the allocated size, rounded to 4 KiB. */
+	/* Writing inside a sparse file fills holes: they count. */
+	uint64_t inside = end < size ? end : size, holes = 0;
+	if (off < inside && alloc < size)
+		holes = (hole_bytes(fd, off, inside) + 4095) & ~4095ull;
+	pthread_mutex_lock(&v->qlock);
 	uint64_t room = v->quota > v->used ? v->quota - v->used : 0;
-	uint64_t maxend = alloc + (room & ~4095ull);
-	if (maxend < alloc)
+	if (holes > room) {
+		pthread_mutex_unlock(&v->qlock);
+		return *len ? -ENOSPC : 0;
+	}
+	room -= holes;
+	/* Past the end: the new bytes, rounded to 4 KiB blocks. */
+	uint64_t base = off > size ? off : size;
+	uint64_t maxend = ((base + 4095) & ~4095ull) + (room & ~4095ull);
+	if (maxend < base)
 		maxend = UINT64_MAX;
-	if (end > maxend && end > (uint64_t)st.st_size) {
-		uint64_t lim = maxend > (uint64_t)st.st_size ? maxend : (uint64_t)st.st_size;
-		if (lim <= off) {
+	if (end > maxend) {
+		if (maxend <= off) {
 			pthread_mutex_unlock(&v->qlock);
 			return *len ? -ENOSPC : 0;
 		}
-		*len = lim - off;
+		*len = maxend - off;
 	}
 	*token = (uint64_t)st.st_blocks;
 	return 0;
@@ -857,9 +953,9 @@ uint64_t vfs_quota_used(struct vfs *v)
 }
 
 /* Bytes the upper directory @dfd holds (recursive, links shared by nlink). */
-static uint64_t tree_usage(int dfd, unsigned depth)
+static uint64_t tree_usage(int dfd, unsigned depth, uint64_t *entries)
 {
-	if (depth > 256)
+	if (depth > VFS_PATH_MAX / 2 + 8) /* deeper than any guest path */
 		return 0;
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -877,11 +973,12 @@ static uint64_t tree_usage(int dfd, unsigned depth)
 		struct stat st;
 		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
+		(*entries)++;
 		if (S_ISDIR(st.st_mode)) {
 			int sub =
 			    openat(fd, e->d_name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
 			if (sub >= 0) {
-				sum += tree_usage(sub, depth + 1);
+				sum += tree_usage(sub, depth + 1, entries);
 				close(sub);
 			}
 		} else if (S_ISREG(st.st_mode)) {
@@ -936,11 +1033,17 @@ static int copy_up_dir(struct vfs *v, struct node *d)
 			goto out;
 		}
 		if (b->fd[0] < 0) {
-			if (mkdirat(a->fd[0], name, st.st_mode & MODE_MASK) < 0 &&
-			    errno != EEXIST) {
-				err = -errno;
+			if ((err = entry_charge(v))) {
 				node_release(b);
 				goto out;
+			}
+			if (mkdirat(a->fd[0], name, st.st_mode & MODE_MASK) < 0) {
+				entry_release(v, 1);
+				if (errno != EEXIST) {
+					err = -errno;
+					node_release(b);
+					goto out;
+				}
 			}
 			b->fd[0] =
 			    openat(a->fd[0], name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
@@ -1070,25 +1173,35 @@ static int copy_up(struct vfs *v, struct loc *L, bool data)
 		if (n < 0)
 			return -errno;
 		t[n] = 0;
-		if (symlinkat(t, up, L->name) < 0 && errno != EEXIST)
-			return -errno;
+		if ((err = entry_charge(v)))
+			return err;
+		if (symlinkat(t, up, L->name) < 0) {
+			entry_release(v, 1);
+			if (errno != EEXIST)
+				return -errno;
+		}
 		return reopen_upper(L);
 	}
 	if (!S_ISREG(mode))
 		return -EACCES;
 	err = quota_check(v, data ? (uint64_t)L->st.st_blocks * 512 : 0);
+	if (!err)
+		err = entry_charge(v);
 	if (err)
 		return err;
 	int in =
 	    openat(L->dir->fd[e->top], L->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (in < 0)
+	if (in < 0) {
+		entry_release(v, 1);
 		return -errno;
+	}
 	char tmp[32];
 	snprintf(tmp, sizeof(tmp), WH_TMP "%u", atomic_fetch_add(&v->tmpseq, 1));
 	int out = openat(up, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0) {
 		err = -errno;
 		close(in);
+		entry_release(v, 1);
 		return err;
 	}
 	struct stat ist;
@@ -1110,34 +1223,38 @@ static int copy_up(struct vfs *v, struct loc *L, bool data)
 	if (!err && renameat2(up, tmp, up, L->name, RENAME_NOREPLACE) < 0) {
 		err = errno == EEXIST ? 0 : -errno; /* copied up by another thread */
 		unlinkat(up, tmp, 0);
+		entry_release(v, 1);
 	} else if (!err) {
 		quota_add(v, (int64_t)ost.st_blocks * 512);
 	}
 	if (err) {
 		unlinkat(up, tmp, 0);
+		entry_release(v, 1);
 		return err;
 	}
 	return reopen_upper(L);
 }
 
-static int whiteout(int upfd, const char *name)
+static int whiteout(struct vfs *v, int upfd, const char *name)
 {
 	char wh[NAME_MAX + 1];
 	int err = make_wh(name, wh);
-	if (err)
+	if (err || (err = entry_charge(v)))
 		return err;
-	int fd = openat(upfd, wh, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
+	int fd = openat(upfd, wh, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		entry_release(v, 1);
+		return errno == EEXIST ? 0 : -errno;
+	}
 	close(fd);
 	return 0;
 }
 
-static void unwhiteout(int upfd, const char *name)
+static void unwhiteout(struct vfs *v, int upfd, const char *name)
 {
 	char wh[NAME_MAX + 1];
-	if (make_wh(name, wh) == 0)
-		unlinkat(upfd, wh, 0);
+	if (make_wh(name, wh) == 0 && unlinkat(upfd, wh, 0) == 0)
+		entry_release(v, 1);
 }
 
 /* Whether a lower layer (below upper) still shows @name in directory @d. */
@@ -1292,6 +1409,8 @@ static int list_dir(struct vfs *v, unsigned mnt, enum synth sy, const int *fds, 
 			err = dents_add(d, 0x310000001ull, DT_LNK, "exe");
 		if (!err)
 			err = dents_add(d, 0x310000002ull, DT_LNK, "root");
+		if (!err && v->proc.cwd)
+			err = dents_add(d, 0x3100000ffull, DT_LNK, "cwd");
 		for (size_t i = 0; i < sizeof(proc_self_files) / sizeof(proc_self_files[0]) && !err;
 		     i++)
 			err = dents_add(d, 0x310000003ull + i, DT_REG, proc_self_files[i]);
@@ -1385,9 +1504,20 @@ long vfs_getdents(struct vfs *v, struct vfs_file *f, uint64_t *pos, void *buf, s
 	if (f->type != VFS_FT_DIR)
 		return -ENOTDIR;
 	if (!f->ents || *pos == 0) {
+		/* The directory is found again by its canonical path (an open
+		 * directory holds one host fd, not one per layer). Gone: empty. */
 		struct vfs_dents *d;
-		int err =
-		    list_dir(v, f->mnt, (enum synth)f->synth, f->dirfds, f->ndirfds, f->path, &d);
+		struct loc *L = malloc(sizeof(*L));
+		if (!L)
+			return -ENOMEM;
+		int err = resolve(v, f->path, R_FOLLOW, L);
+		if (!err && L->found && S_ISDIR(L->st.st_mode))
+			err = list_dir(v, L->ent->mnt, L->ent->sy, L->ent->fd, L->ent->nfd, f->path,
+				       &d);
+		else if (!err || err == -ENOENT || err == -ENOTDIR)
+			err = list_dir(v, f->mnt, SY_NONE, NULL, 0, f->path, &d);
+		loc_release(L); /* idempotent: also after a failed resolve */
+		free(L);
 		if (err)
 			return err;
 		dents_free(f->ents);
@@ -1563,11 +1693,36 @@ int vfs_create(const struct vfs_config *cfg, struct vfs **out, struct nb_error *
 		m->glen = strlen(m->guest);
 		v->nmnts++;
 	}
-	if (v->has_upper && v->quota)
-		v->used = tree_usage(v->layer[0], 0);
+	if (v->has_upper && v->quota) {
+		v->used = tree_usage(v->layer[0], 0, &v->entries);
+		v->max_entries =
+		    v->quota / VFS_ENTRY_BYTES > 1024 ? v->quota / VFS_ENTRY_BYTES : 1024;
+	}
 	if (v->has_upper)
 		for (size_t i = 0; i < cfg->nvolumes; i++)
 			mkdir_p(v, cfg->volumes[i].guest_dir); /* best effort: listed anyway */
+	/* A mount point below a symlink of the image (/var/run -> /run) is
+	 * matched at its canonical path, where lookups arrive. */
+	for (unsigned i = 1; i < v->nmnts; i++) {
+		struct vfs_mnt *m = &v->mnts[i];
+		char *slash = strrchr(m->guest, '/');
+		if (m->kind != MNT_VOL || slash == m->guest)
+			continue;
+		char parent[VFS_PATH_MAX], canon[VFS_PATH_MAX];
+		memcpy(parent, m->guest, (size_t)(slash - m->guest));
+		parent[slash - m->guest] = 0;
+		if (vfs_realdir(v, parent, canon) < 0 || !strcmp(canon, parent))
+			continue;
+		size_t cl = strlen(canon), bl = strlen(slash);
+		char *g = cl + bl < VFS_PATH_MAX ? malloc(cl + bl + 1) : NULL;
+		if (!g)
+			continue;
+		memcpy(g, canon, cl);
+		memcpy(g + (cl == 1 ? 0 : cl), slash, bl + 1);
+		free(m->guest);
+		m->guest = g;
+		m->glen = strlen(g);
+	}
 	*out = v;
 	return 0;
 fail:
@@ -1600,10 +1755,6 @@ void vfs_file_destroy(struct vfs_file *f)
 {
 	if (!f)
 		return;
-	for (unsigned i = 0; i < f->ndirfds; i++)
-		if (f->dirfds[i] >= 0)
-			close(f->dirfds[i]);
-	free(f->dirfds);
 	free(f->path);
 	dents_free(f->ents);
 	free(f);
@@ -1724,7 +1875,7 @@ static int open_once(struct vfs *v, const char *path, int flags, mode_t mode, st
 			err = -EINVAL;
 			goto out;
 		}
-		if ((err = copy_up_dir(v, L->dir)))
+		if ((err = copy_up_dir(v, L->dir)) || (err = entry_charge_in(v, L->dir)))
 			goto out;
 		fd = openat(L->dir->fd[0], L->name,
 			    acc | keep | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
@@ -1732,11 +1883,12 @@ static int open_once(struct vfs *v, const char *path, int flags, mode_t mode, st
 			    mode & MODE_MASK);
 		if (fd < 0) {
 			err = errno == EEXIST ? -EAGAIN : -errno;
+			entry_release_in(v, L->dir, 1);
 			goto out;
 		}
 		bool uni = v->mnts[L->dir->mnt].kind == MNT_UNION;
 		if (uni)
-			unwhiteout(L->dir->fd[0], L->name);
+			unwhiteout(v, L->dir->fd[0], L->name);
 		err = file_new(L, VFS_FT_REG, uni, out);
 		goto out;
 	}
@@ -1789,22 +1941,6 @@ static int open_once(struct vfs *v, const char *path, int flags, mode_t mode, st
 		}
 		if ((err = file_new(L, VFS_FT_DIR, false, out)))
 			goto out;
-		struct vfs_file *f = *out;
-		f->dirfds = malloc(L->ent->nfd * sizeof(int));
-		if (!f->dirfds) {
-			vfs_file_destroy(f);
-			err = -ENOMEM;
-			goto out;
-		}
-		f->ndirfds = L->ent->nfd;
-		for (unsigned i = 0; i < L->ent->nfd; i++) {
-			int s = L->ent->fd[i];
-			if (s >= 0 && L->ent->borrowed)
-				s = fcntl(s, F_DUPFD_CLOEXEC, 0);
-			f->dirfds[i] = s;
-			if (!L->ent->borrowed)
-				L->ent->fd[i] = -1;
-		}
 		goto out;
 	}
 	if (flags & O_DIRECTORY) {
@@ -1988,8 +2124,15 @@ int vfs_mkdir(struct vfs *v, const char *path, mode_t mode)
 	int up = L->dir->fd[0];
 	bool uni = v->mnts[L->dir->mnt].kind == MNT_UNION;
 	bool opaque = uni && lower_has(v, L->dir, L->name);
+	if ((err = entry_charge_in(v, L->dir)))
+		goto out;
+	if (opaque && (err = entry_charge(v))) {
+		entry_release(v, 1);
+		goto out;
+	}
 	if (mkdirat(up, L->name, mode & MODE_MASK) < 0) {
 		err = -errno;
+		entry_release_in(v, L->dir, opaque ? 2 : 1);
 		goto out;
 	}
 	if (opaque) {
@@ -2005,11 +2148,12 @@ int vfs_mkdir(struct vfs *v, const char *path, mode_t mode)
 			close(d);
 		if (err) {
 			unlinkat(up, L->name, AT_REMOVEDIR);
+			entry_release(v, 2);
 			goto out;
 		}
 	}
 	if (uni)
-		unwhiteout(up, L->name);
+		unwhiteout(v, up, L->name);
 out:
 	loc_free(L);
 	return err;
@@ -2029,7 +2173,7 @@ static int dir_empty(struct vfs *v, const struct node *d)
 
 /* Remove the whiteouts and markers an (empty to the guest) upper directory
  * @fd holds, so that the host can remove or replace it. */
-static int clear_upper_dir(int pfd, const char *name)
+static int clear_upper_dir(struct vfs *v, int pfd, const char *name)
 {
 	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -2048,7 +2192,8 @@ static int clear_upper_dir(int pfd, const char *name)
 			err = -ENOTEMPTY;
 			break;
 		}
-		unlinkat(fd, e->d_name, 0);
+		if (unlinkat(fd, e->d_name, 0) == 0)
+			entry_release(v, 1);
 	}
 	closedir(d);
 	return err;
@@ -2084,15 +2229,16 @@ int vfs_rmdir(struct vfs *v, const char *path)
 		goto out;
 	int up = L->dir->fd[0];
 	if (L->ent->fd[0] >= 0) {
-		if ((err = clear_upper_dir(up, L->name)))
+		if ((err = clear_upper_dir(v, up, L->name)))
 			goto out;
 		if (unlinkat(up, L->name, AT_REMOVEDIR) < 0) {
 			err = -errno;
 			goto out;
 		}
+		entry_release(v, 1);
 	}
 	if (lower_has(v, L->dir, L->name))
-		err = whiteout(up, L->name);
+		err = whiteout(v, up, L->name);
 out:
 	loc_free(L);
 	return err;
@@ -2135,9 +2281,10 @@ int vfs_unlink(struct vfs *v, const char *path)
 			goto out;
 		}
 		quota_unlinked(v, &L->st);
+		entry_release(v, 1);
 	}
 	if (lower_has(v, L->dir, L->name))
-		err = whiteout(up, L->name);
+		err = whiteout(v, up, L->name);
 out:
 	loc_free(L);
 	return err;
@@ -2272,7 +2419,7 @@ int vfs_rename(struct vfs *v, const char *from, const char *to, unsigned flags)
 	bool replaced = false;
 	if (D->found && !(flags & RENAME_EXCHANGE)) {
 		if (S_ISDIR(D->st.st_mode) && D->ent->fd[0] >= 0 &&
-		    (err = clear_upper_dir(dup_, D->name)))
+		    (err = clear_upper_dir(v, dup_, D->name)))
 			goto out;
 		if (fstatat(dup_, D->name, &old, AT_SYMLINK_NOFOLLOW) == 0)
 			replaced = true;
@@ -2281,14 +2428,16 @@ int vfs_rename(struct vfs *v, const char *from, const char *to, unsigned flags)
 		err = -errno;
 		goto out;
 	}
-	if (replaced)
+	if (replaced) {
 		quota_unlinked(v, &old);
+		entry_release(v, 1);
+	}
 	if (!(flags & RENAME_EXCHANGE)) {
-		unwhiteout(dup_, D->name);
-		if (sdir && dst_lower)
-			make_opaque(dup_, D->name);
+		unwhiteout(v, dup_, D->name);
+		if (sdir && dst_lower && entry_charge(v) == 0 && make_opaque(dup_, D->name) < 0)
+			entry_release(v, 1);
 		if (lower_has(v, S->dir, S->name))
-			err = whiteout(sup, S->name);
+			err = whiteout(v, sup, S->name);
 	}
 out:
 	loc_free(S);
@@ -2319,11 +2468,13 @@ int vfs_link(struct vfs *v, const char *from, const char *to, int flags)
 		err = -EINVAL;
 	} else if (S->ent->sy != SY_NONE || S->ent->mnt != D->dir->mnt) {
 		err = -EXDEV;
-	} else if (!(err = copy_up(v, S, true)) && !(err = copy_up_dir(v, D->dir))) {
-		if (linkat(S->dir->fd[0], S->name, D->dir->fd[0], D->name, 0) < 0)
+	} else if (!(err = copy_up(v, S, true)) && !(err = copy_up_dir(v, D->dir)) &&
+		   !(err = entry_charge_in(v, D->dir))) {
+		if (linkat(S->dir->fd[0], S->name, D->dir->fd[0], D->name, 0) < 0) {
 			err = -errno;
-		else if (v->mnts[D->dir->mnt].kind == MNT_UNION)
-			unwhiteout(D->dir->fd[0], D->name);
+			entry_release_in(v, D->dir, 1);
+		} else if (v->mnts[D->dir->mnt].kind == MNT_UNION)
+			unwhiteout(v, D->dir->fd[0], D->name);
 	}
 	loc_free(S);
 	loc_free(D);
@@ -2347,11 +2498,12 @@ int vfs_symlink(struct vfs *v, const char *target, const char *path)
 		err = -ENOENT;
 	else if (is_wh(L->name))
 		err = -EINVAL;
-	else if (!(err = copy_up_dir(v, L->dir))) {
-		if (symlinkat(target, L->dir->fd[0], L->name) < 0)
+	else if (!(err = copy_up_dir(v, L->dir)) && !(err = entry_charge_in(v, L->dir))) {
+		if (symlinkat(target, L->dir->fd[0], L->name) < 0) {
 			err = -errno;
-		else if (v->mnts[L->dir->mnt].kind == MNT_UNION)
-			unwhiteout(L->dir->fd[0], L->name);
+			entry_release_in(v, L->dir, 1);
+		} else if (v->mnts[L->dir->mnt].kind == MNT_UNION)
+			unwhiteout(v, L->dir->fd[0], L->name);
 	}
 	loc_free(L);
 	return err;
@@ -2596,10 +2748,10 @@ int vfs_sock_path(struct vfs *v, const char *path, bool create, int *dirfd, char
 			err = -EINVAL;
 			goto out;
 		}
-		if ((err = copy_up_dir(v, L->dir)))
+		if ((err = copy_up_dir(v, L->dir)) || (err = entry_charge_in(v, L->dir)))
 			goto out;
 		if (v->mnts[L->dir->mnt].kind == MNT_UNION)
-			unwhiteout(L->dir->fd[0], L->name);
+			unwhiteout(v, L->dir->fd[0], L->name);
 		layer = 0;
 	} else {
 		if (!L->found) {

@@ -47,6 +47,9 @@
 #define VFS_MAX_LAYERS 128 /* lower layers + upper */
 #define VFS_PATH_MAX   4096
 #define VFS_MAX_LINKS  40
+/* With a quota, the writable layer may hold at most quota / VFS_ENTRY_BYTES
+ * names (at least 1024): files, directories, links, whiteouts. */
+#define VFS_ENTRY_BYTES 512
 
 struct vfs_volume {
 	const char *host_dir;  /* host directory */
@@ -86,10 +89,8 @@ enum vfs_file_type {
  * (svc_file.priv in fs.c), freed with vfs_file_destroy(). */
 struct vfs_file {
 	enum vfs_file_type type;
-	bool upper;  /* lives in the upper layer: writes count against the quota */
-	char *path;  /* canonical guest path */
-	int *dirfds; /* VFS_FT_DIR: O_PATH fd of the directory in each layer, -1 if absent */
-	unsigned ndirfds;
+	bool upper;		/* lives in the upper layer: writes count against the quota */
+	char *path;		/* canonical guest path */
 	unsigned mnt;		/* mount index (union 0, volumes 1..) */
 	struct vfs_dents *ents; /* VFS_FT_DIR: merged listing, built on first read */
 	int synth;		/* internal: which synthetic directory (/dev, /proc), or 0 */
@@ -179,6 +180,11 @@ struct vfs_proc_ops {
 	/* Content of /proc/self/NAME (stat, status, cmdline, ...) into a
 	 * malloc'd buffer; 0 or -ENOENT. */
 	int (*self_file)(void *ctx, const char *name, char **data, size_t *len);
+	/* Content of /proc/NAME (cpuinfo, meminfo, ...) the same way, or
+	 * -ENOENT to get the vfs's generic one. May be NULL. */
+	int (*proc_file)(void *ctx, const char *name, char **data, size_t *len);
+	/* Link text of /proc/self/cwd into @buf (@len): length. May be NULL. */
+	long (*cwd)(void *ctx, char *buf, size_t len);
 	/* Guest path of the running program (/proc/self/exe). */
 	const char *exe;
 };

@@ -124,6 +124,24 @@ def test_exit_group_from_other_thread(rootfs, libc):
     assert "fail=" not in out
 
 
+def test_vdso_clock(rootfs, libc):
+    """clock_gettime/gettimeofday/time through the vDSO: monotonic within and
+    across threads, consistent with each other, real sleeps measure right,
+    and almost no clock system calls reach the monitor."""
+    env = dict(os.environ, NUBIS_SVC_TRACE="1")
+    st, out, err = svc(rootfs, libc, "clock", 100000, env=env)
+    assert st == 0 and "ok=1" in out, out + err
+    kv = parse_kv(out)
+    assert kv["backwards"] == "0"
+    calls = [l for l in err.splitlines() if "clock_gettime (228)" in l]
+    n = int(calls[0].split()[2]) if calls else 0
+    assert n < 2000, f"{n} clock_gettime calls reached the monitor (300000 made)\n{err}"
+    # without the vDSO, every call is a system call: the same checks hold
+    env["NUBIS_NO_VDSO"] = "1"
+    st, out, err = svc(rootfs, libc, "clock", 3000, env=env)
+    assert st == 0 and "ok=1" in out, out + err
+
+
 def test_process_info_real_time_random(rootfs, libc):
     kv = ok(rootfs, libc, "info", extra=["--cpus", "2"])
     assert kv["pid"].startswith("1 ")
@@ -280,3 +298,30 @@ def test_pause_resume_parks_every_vcpu(rootfs, libc):
             p.wait()
     assert p.returncode == 0, err.decode()
     assert out.decode().splitlines()[-1].startswith("tick=30 ")
+
+
+# ------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("argv,status,needle", [
+    (["nosuch"], 127, "nosuch: No such file or directory"),
+    (["/bin/junk"], 126, "not an ELF file"),
+    (["/bin"], 126, "Permission denied"),
+    (["--memory", "3M", "x"], 125, "--memory 3M"),
+    (["--max-threads", "100", "x"], 125, "--max-threads 100"),
+    (["--cpus", "0", "x"], 125, "--cpus 0"),
+    (["--publish", "1.2.3.4:80", "x"], 125, "--publish"),
+    (["--allow-connect", "nohost:1", "x"], 125, "--allow-connect"),
+    (["--volume", "rel:/x", "x"], 125, "--volume"),
+    (["--workdir", "rel", "x"], 125, "--workdir"),
+    ([], 125, "missing PROGRAM"),
+])
+def test_bad_usage_and_programs(rootfs, argv, status, needle):
+    junk = rootfs / "bin" / "junk"
+    if not junk.exists():
+        junk.write_bytes(b"garbage, not a program")
+        junk.chmod(0o755)
+    p = subprocess.run([str(BUILD / "nubis"), "run", "--rootfs", str(rootfs), *argv],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT)
+    err = p.stderr.decode(errors="replace")
+    assert p.returncode == status, err
+    assert needle in err, err

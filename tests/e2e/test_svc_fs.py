@@ -186,6 +186,7 @@ def test_quota(monitor, layers):
     assert int(v["errno"]) == 28  # ENOSPC
     assert 3 * 1024 * 1024 <= int(v["written"]) <= 4 * 1024 * 1024, out
     assert int(v["statfs_total"]) == 4 * 1024 * 1024, out
+    assert 7000 < int(v["names"]) <= 8192, out  # max(4M / 512, 1024) names
     usage = sum(f.stat().st_blocks * 512 for f in layers["upper"].rglob("*") if f.is_file())
     assert usage <= 4 * 1024 * 1024 + 65536
 
@@ -211,6 +212,40 @@ def test_confinement(monitor, layers):
     # nothing was written outside the writable layer
     assert sorted(p.name for p in L["tmp"].iterdir()) == ["l1", "l2", "outside", "upper"]
     assert (L["secret"]).read_text() == SECRET + "\n"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_hostile_calls(monitor, layers, seed):
+    """Random, mostly invalid fs calls: the monitor survives, reports no
+    sanitizer error, and writes nothing outside the writable layer."""
+    L = layers
+    before = {p: p.stat().st_mtime_ns for p in list(L["top"].rglob("*")) +
+              list(L["bottom"].rglob("*"))}
+    st, out, err = run_fs(monitor, L, ["fuzz", "4000", seed], ["--disk-quota", "16M"],
+                          timeout=300)
+    assert st == 0 and "fs-test fuzz: ok" in out, f"status {st}\n{out[-2000:]}\n{err[-3000:]}"
+    after = {p: p.stat().st_mtime_ns for p in list(L["top"].rglob("*")) +
+             list(L["bottom"].rglob("*"))}
+    assert before == after, "an image layer changed"
+    assert sorted(p.name for p in L["tmp"].iterdir()) == ["l1", "l2", "outside", "upper"]
+    usage = sum(f.stat().st_blocks * 512 for f in L["upper"].rglob("*") if f.is_file())
+    assert usage <= 16 * 1024 * 1024 + 65536
+
+
+def test_stdio_flags_not_leaked(monitor, layers):
+    """The monitor makes its fds non-blocking; the caller's pipes and
+    terminal (shared open file descriptions) must stay as they were."""
+    L = layers
+    check = ("import fcntl, os, sys; "
+             "print('stdin', 'nonblock' if fcntl.fcntl(0, fcntl.F_GETFL) & os.O_NONBLOCK "
+             "else 'blocking', 'stdout', 'nonblock' if fcntl.fcntl(1, fcntl.F_GETFL) & "
+             "os.O_NONBLOCK else 'blocking', file=sys.stderr)")
+    script = (f"'{monitor}' run --rootfs '{L['top']}' --rootfs '{L['bottom']}' /bin/fs-test "
+              f"cat /etc/passwd; /usr/bin/python3 -c \"{check}\"")
+    p = subprocess.run(["sh", "-c", script], input=b"", capture_output=True, timeout=120)
+    err = p.stderr.decode(errors="replace")
+    assert "/etc/passwd=GUEST" in p.stdout.decode(), p.stdout
+    assert "stdin blocking stdout blocking" in err, err
 
 
 @pytest.mark.parametrize("opts,needle", [

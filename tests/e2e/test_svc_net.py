@@ -127,11 +127,40 @@ def echo_roundtrip(family, addr, port, payload: bytes) -> bytes:
 # ---- inside one VM ---------------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["loopback", "threads", "unix", "sigpipe", "sockopt", "hostile"])
-def test_in_vm(rootfs, mode):
+def test_in_vm(rootfs, tmp_path, mode):
     args = [mode, "vm"] if mode == "sockopt" else [mode]
-    rc, out, err = svc_run(rootfs, [], args)
+    rc, out, err = svc_run(rootfs, ["--upper", tmp_path / "upper"], args)
     assert rc == 0, f"rc={rc}\n{out}\n{err}"
     assert kv(out).get(mode) == "ok", out + err
+    if mode == "unix":
+        assert kv(out)["path_file"] == "sock", out  # a socket file in the writable layer
+
+
+def test_unix_path_readonly_root(rootfs):
+    """Without a writable layer, binding a socket path is EROFS, as on Linux."""
+    rc, out, err = svc_run(rootfs, [], ["unix"])
+    assert kv(out).get("path") == "EROFS", out + err
+
+
+def test_unix_no_escape(rootfs, tmp_path):
+    """A host socket file is not reachable by its host path, a symlink or '..'."""
+    hostsock = Path("/tmp") / f"nubis-net-test-{os.getpid()}.sock"
+    hostsock.unlink(missing_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as h:
+        h.bind(str(hostsock))
+        h.listen(4)
+        h.setblocking(False)
+        try:
+            rc, out, err = svc_run(rootfs, ["--upper", tmp_path / "upper"],
+                                   ["unix-escape", hostsock])
+            assert rc == 0, out + err
+            d = kv(out)
+            for k in ("direct", "symlink", "relative"):
+                assert d[k] != "ok", out
+            with pytest.raises(BlockingIOError):
+                h.accept()
+        finally:
+            hostsock.unlink(missing_ok=True)
 
 
 # ---- published ports -------------------------------------------------------

@@ -11,6 +11,8 @@
  * "fs-test NAME: N failures" (exit 1).
  */
 #define _GNU_SOURCE
+/* messages are cut to their buffers on purpose */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -193,7 +195,8 @@ static int t_files(int argc, char **argv)
 	ERR(close(d), EBADF);
 	ERR(read(-1, buf, 1), EBADF);
 	ERR(write(12345, buf, 1), EBADF);
-	ERR(read(fd, (void *)16, 10), EFAULT);
+	void *volatile bad = (void *)16; /* not guest memory */
+	ERR(read(fd, bad, 10), EFAULT);
 	close(fd);
 	/* O_TRUNC, O_WRONLY, O_RDONLY checks */
 	fd = open("/tmp/f1", O_WRONLY | O_TRUNC);
@@ -446,6 +449,21 @@ static void on_pipe(int s)
 	got_pipe = 1;
 }
 
+static volatile sig_atomic_t got_usr1;
+static void on_usr1(int s)
+{
+	(void)s;
+	got_usr1 = 1;
+}
+
+static void *kill_thread(void *arg)
+{
+	struct timespec ts = {0, 50 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	pthread_kill(*(pthread_t *)arg, SIGUSR1);
+	return NULL;
+}
+
 static void *writer_thread(void *arg)
 {
 	int fd = *(int *)arg;
@@ -531,6 +549,27 @@ static int t_pipes(int argc, char **argv)
 	FD_SET(77, &rs);
 	tv.tv_sec = 0;
 	ERR(select(78, &rs, NULL, NULL, &tv), EBADF);
+	/* ppoll's mask is the mask during the wait */
+	sigset_t blk, old, empty;
+	sigemptyset(&blk);
+	sigemptyset(&empty);
+	sigaddset(&blk, SIGUSR1);
+	signal(SIGUSR1, on_usr1);
+	sigprocmask(SIG_BLOCK, &blk, &old);
+	pthread_t me = pthread_self();
+	pthread_create(&th, NULL, kill_thread, &me);
+	struct timespec five = {5, 0};
+	ERR(ppoll(&one, 1, &five, &empty), EINTR);
+	CHECK(got_usr1, "SIGUSR1 delivered during ppoll");
+	pthread_join(th, NULL);
+	got_usr1 = 0;
+	pthread_create(&th, NULL, kill_thread, &me);
+	struct timespec quarter = {0, 250 * 1000 * 1000};
+	CHECK(ppoll(&one, 1, &quarter, &blk) == 0, "ppoll with SIGUSR1 blocked times out");
+	pthread_join(th, NULL);
+	CHECK(!got_usr1, "SIGUSR1 stays pending while blocked");
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	CHECK(got_usr1, "pending SIGUSR1 delivered on unblock");
 	/* EPIPE + SIGPIPE */
 	signal(SIGPIPE, on_pipe);
 	close(p[0]);
@@ -697,7 +736,33 @@ static int t_dev(int argc, char **argv)
 	if (d)
 		closedir(d);
 	CHECK(cnt >= 4, "/proc/self/fd entries %d", cnt);
+	CHECK(write(fd, "procdata", 8) == 8, "write procf");
+	int again = open(lp, O_RDONLY);
+	CHECK(again >= 0 && again != fd && read(again, buf, 8) == 8 && !memcmp(buf, "procdata", 8),
+	      "open %s: a new description from offset 0", lp);
+	close(again);
 	close(fd);
+	int p[2];
+	CHECK(pipe(p) == 0, "pipe");
+	snprintf(lp, sizeof(lp), "/dev/fd/%d", p[1]);
+	int w = open(lp, O_WRONLY);
+	CHECK(w >= 0 && write(w, "viafd", 5) == 5 && read(p[0], buf, 5) == 5 &&
+		  !memcmp(buf, "viafd", 5),
+	      "open %s of a pipe", lp);
+	ERR(open(lp, O_RDONLY), EACCES);
+	close(w);
+	close(p[0]);
+	close(p[1]);
+	w = open("/dev/stdout", O_WRONLY);
+	CHECK(w > 2, "open /dev/stdout");
+	close(w);
+	ERR(open("/proc/self/fd/999", O_RDONLY), ENOENT);
+	ERR(open("/dev/tty", O_RDWR), ENXIO); /* stdio is not a terminal in the tests */
+	chdir("/tmp");
+	n = readlink("/proc/self/cwd", buf, sizeof(buf));
+	CHECK(n == 4 && !memcmp(buf, "/tmp", 4), "/proc/self/cwd");
+	CHECK(get("/proc/self/cwd/procf", buf, sizeof(buf)) == 8, "through /proc/self/cwd");
+	chdir("/");
 	CHECK(get("/proc/self/stat", buf, sizeof(buf)) > 10 && !strncmp(buf, "1 (", 3),
 	      "/proc/self/stat %.40s", buf);
 	CHECK(get("/proc/cpuinfo", buf, sizeof(buf)) > 0 && strstr(buf, "processor"), "cpuinfo");
@@ -819,6 +884,423 @@ static int t_quota(int argc, char **argv)
 	CHECK(fd >= 0 && write(fd, buf, 4096) == 4096, "write after unlink frees room");
 	close(fd);
 	free(buf);
+	/* empty files: the number of names is capped too */
+	mkdir("/names", 0755);
+	int names = 0;
+	err = 0;
+	for (int i = 0; i < 100000; i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "/names/%d", i);
+		int f = open(p, O_CREAT | O_WRONLY, 0644);
+		if (f < 0) {
+			err = errno;
+			break;
+		}
+		close(f);
+		names++;
+	}
+	say("names=%d", names);
+	CHECK(err == ENOSPC, "names errno %d", err);
+	CHECK(unlink("/names/0") == 0 && close(open("/names/again", O_CREAT | O_WRONLY, 0644)) == 0,
+	      "a name again after unlink");
+	return 0;
+}
+
+/* ------------------------------------------------------------ fuzz */
+
+/* A hostile guest: the file-system calls with random, often invalid,
+ * arguments (bad pointers, fds, flags, paths). A SIGALRM every 20 ms ends
+ * any call that blocks. Passes when the program itself survives; the e2e
+ * test checks the monitor (normal and ASan) for crashes and reports. */
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static void on_alarm(int s)
+{
+	(void)s;
+}
+
+/* 64 KiB of data at the start of a 4 MiB area: pointers that run off the
+ * end of the data (and lengths up to 1 MiB) stay inside the area. */
+static char fz_area[4 << 20];
+static char *const fz_buf = fz_area;
+#define FZ_BUF 65536
+static char fz_long[8192];
+
+static uint64_t fz_ptr(void)
+{
+	switch (rnd() % 8) {
+	case 0:
+		return 0;
+	case 1:
+		return 1;
+	case 2:
+		return 0x7ffffffff000ull;
+	case 3:
+		return (uint64_t)(uintptr_t)(fz_buf + FZ_BUF - 8); /* runs off the end */
+	case 4:
+		return ~0ull - 64;
+	default:
+		return (uint64_t)(uintptr_t)fz_buf;
+	}
+}
+
+static const char *const fz_paths[] = {
+    "/fz/a",
+    "/fz/b",
+    "/fz/d",
+    "/fz/d/x",
+    "/fz/l",
+    "/fz",
+    "/",
+    "..",
+    "/fz/../../..",
+    "",
+    "/proc/self/fd/3",
+    "/proc/self/exe",
+    "/dev/null",
+    "/dev/zero",
+    "/proc/self/stat",
+    "/fz/.wh.x",
+    "/fz/a/",
+    "/fz/l/../../etc",
+    "a",
+    "d/../../../x",
+};
+
+static uint64_t fz_path(void)
+{
+	unsigned k = (unsigned)(rnd() % 24);
+	if (k < sizeof(fz_paths) / sizeof(fz_paths[0]))
+		return (uint64_t)(uintptr_t)fz_paths[k];
+	if (k == 20)
+		return (uint64_t)(uintptr_t)fz_long; /* no NUL within the limit */
+	return fz_ptr();
+}
+
+static long fz_fd(void)
+{
+	static const long v[] = {-1, 0, 1,  2,	3,  4,	5,    6,       7,
+				 8,  9, 10, 11, 12, 13, 1000, 1 << 30, -100 /* AT_FDCWD */};
+	return v[rnd() % (sizeof(v) / sizeof(v[0]))];
+}
+
+/* fds that may be closed or replaced: never the standard streams */
+static long fz_fd3(void)
+{
+	long fd = fz_fd();
+	return fd >= 0 && fd < 3 ? fd + 3 : fd;
+}
+
+static uint64_t fz_len(void)
+{
+	static const uint64_t v[] = {0, 1, 7, 16, 100, 4096, 65536, 1ull << 31, ~0ull, 1ull << 40};
+	return v[rnd() % (sizeof(v) / sizeof(v[0]))];
+}
+
+static uint64_t fz_flags(void)
+{
+	switch (rnd() % 4) {
+	case 0:
+		return 0;
+	case 1:
+		return rnd() & 0xffffffff;
+	case 2:
+		return rnd() & 0x7ff;
+	default:
+		return (O_CREAT | O_RDWR) ^ (rnd() & (O_TRUNC | O_APPEND | O_EXCL | O_DIRECTORY |
+						      O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+	}
+}
+
+static int t_fuzz(int argc, char **argv)
+{
+	long n = argc > 0 ? atol(argv[0]) : 2000;
+	rng_state =
+	    argc > 1 ? strtoull(argv[1], NULL, 0) * 2654435761ull + 1 : 88172645463325252ull;
+	memset(fz_long, 'a', sizeof(fz_long));
+	for (size_t i = 0; i < FZ_BUF; i++)
+		fz_buf[i] = (char)rnd();
+	mkdir("/fz", 0755);
+	mkdir("/fz/d", 0755);
+	put("/fz/a", "fuzz");
+	symlink("/fz/d", "/fz/l");
+	chdir("/fz");
+	struct sigaction sa = {0};
+	sa.sa_handler = on_alarm; /* no SA_RESTART: blocked calls return EINTR */
+	sigaction(SIGALRM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	struct itimerval it = {{0, 20000}, {0, 20000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+	static const long calls[] = {
+	    SYS_read,
+	    SYS_write,
+	    SYS_pread64,
+	    SYS_pwrite64,
+	    SYS_readv,
+	    SYS_writev,
+	    SYS_lseek,
+	    SYS_openat,
+	    SYS_open,
+	    SYS_close,
+	    SYS_dup,
+	    SYS_dup2,
+	    SYS_dup3,
+	    SYS_fcntl,
+	    SYS_ioctl,
+	    SYS_pipe2,
+	    SYS_poll,
+	    SYS_ppoll,
+	    SYS_select,
+	    SYS_epoll_create1,
+	    SYS_epoll_ctl,
+	    SYS_epoll_wait,
+	    SYS_eventfd2,
+	    SYS_timerfd_create,
+	    SYS_timerfd_settime,
+	    SYS_timerfd_gettime,
+	    SYS_getdents64,
+	    SYS_mkdirat,
+	    SYS_unlinkat,
+	    SYS_renameat2,
+	    SYS_linkat,
+	    SYS_symlinkat,
+	    SYS_readlinkat,
+	    SYS_newfstatat,
+	    SYS_statx,
+	    SYS_faccessat2,
+	    SYS_fchdir,
+	    SYS_chdir,
+	    SYS_getcwd,
+	    SYS_ftruncate,
+	    SYS_fallocate,
+	    SYS_fsync,
+	    SYS_utimensat,
+	    SYS_fchmodat,
+	    SYS_fchownat,
+	    SYS_umask,
+	    SYS_flock,
+	    SYS_statfs,
+	    SYS_fstatfs,
+	    SYS_sendfile,
+	    SYS_copy_file_range,
+	    SYS_close_range,
+	    SYS_mknodat,
+	    SYS_fstat,
+	    SYS_truncate,
+	    SYS_preadv2,
+	    SYS_pwritev2,
+	    SYS_pselect6,
+	    SYS_epoll_pwait,
+	};
+	long ok = 0, errs = 0;
+	for (long i = 0; i < n; i++) {
+		long nr = calls[rnd() % (sizeof(calls) / sizeof(calls[0]))];
+		uint64_t a[6] = {(uint64_t)fz_fd(), fz_ptr(), fz_len(), fz_flags(), fz_len(), 0};
+		switch (nr) {
+		case SYS_open:
+		case SYS_chdir:
+		case SYS_statfs:
+		case SYS_truncate:
+			a[0] = fz_path();
+			a[1] = nr == SYS_open ? fz_flags() : a[1];
+			a[2] = rnd() & 07777;
+			break;
+		case SYS_openat:
+		case SYS_mkdirat:
+		case SYS_unlinkat:
+		case SYS_readlinkat:
+		case SYS_newfstatat:
+		case SYS_statx:
+		case SYS_faccessat2:
+		case SYS_utimensat:
+		case SYS_fchmodat:
+		case SYS_fchownat:
+		case SYS_mknodat:
+			a[1] = fz_path();
+			a[2] =
+			    nr == SYS_openat ? fz_flags() : (rnd() % 2 ? rnd() & 0x1fff : fz_len());
+			a[3] = rnd() % 3 ? (uint64_t)(uintptr_t)fz_buf : fz_ptr();
+			if (nr == SYS_statx || nr == SYS_readlinkat)
+				a[3] = rnd() % 2 ? 0xfff : fz_len();
+			if (nr == SYS_statx || nr == SYS_newfstatat)
+				a[4] = (uint64_t)(uintptr_t)fz_buf;
+			if (nr == SYS_mknodat)
+				a[2] = rnd() % 2 ? (S_IFREG | 0644) : rnd();
+			break;
+		case SYS_renameat2:
+		case SYS_linkat:
+			a[1] = fz_path();
+			a[2] = (uint64_t)fz_fd();
+			a[3] = fz_path();
+			a[4] = rnd() % 3;
+			break;
+		case SYS_symlinkat:
+			a[0] = fz_path();
+			a[1] = (uint64_t)fz_fd();
+			a[2] = fz_path();
+			break;
+		case SYS_close:
+		case SYS_dup2:
+		case SYS_dup3:
+			a[0] = (uint64_t)fz_fd();
+			a[1] = (uint64_t)fz_fd3();
+			if (nr == SYS_close)
+				a[0] = (uint64_t)fz_fd3();
+			a[2] = rnd() % 2 ? O_CLOEXEC : fz_flags();
+			break;
+		case SYS_close_range:
+			a[0] = 3 + rnd() % 20;
+			a[1] = a[0] + rnd() % 5;
+			a[2] = rnd() % 8;
+			break;
+		case SYS_fcntl:
+			a[1] = rnd() % 1100;
+			a[2] = rnd() % 2 ? fz_ptr() : rnd() % 64;
+			break;
+		case SYS_ioctl:
+			a[1] = rnd() % 2 ? 0x5400 + rnd() % 0x40 : rnd() & 0xffffffff;
+			a[2] = fz_ptr();
+			break;
+		case SYS_poll:
+		case SYS_ppoll:
+		case SYS_epoll_wait:
+		case SYS_epoll_pwait:
+			a[1] = rnd() % 2 ? (uint64_t)(uintptr_t)fz_buf : fz_ptr();
+			a[2] = rnd() % 20;
+			a[3] = rnd() % 3 ? rnd() % 30 : (uint64_t)-1;
+			a[4] = 0;
+			if (nr == SYS_ppoll)
+				a[2] = 0;
+			break;
+		case SYS_select:
+		case SYS_pselect6:
+			a[0] = rnd() % 2000;
+			a[1] = a[2] = a[3] = rnd() % 2 ? (uint64_t)(uintptr_t)fz_buf : fz_ptr();
+			a[4] = 0;
+			a[5] = 0;
+			memset(fz_buf + 32768, 0, 64);
+			if (rnd() % 2)
+				a[4] = (uint64_t)(uintptr_t)(fz_buf + 32768);
+			break;
+		case SYS_fallocate:
+			a[1] = rnd() % 4;
+			a[2] = rnd() % 100000;
+			a[3] = rnd() % 3 ? rnd() % 200000 : fz_len();
+			break;
+		case SYS_ftruncate:
+			a[1] = rnd() % 2 ? rnd() % 100000 : fz_len();
+			break;
+		case SYS_sendfile:
+		case SYS_copy_file_range:
+			a[1] = (uint64_t)fz_fd();
+			a[2] = rnd() % 2 ? 0 : (uint64_t)(uintptr_t)(fz_buf + 40000);
+			a[3] = nr == SYS_sendfile ? fz_len() % 100000 : (uint64_t)fz_fd();
+			a[4] = fz_len() % 100000;
+			memset(fz_buf + 40000, 0, 8);
+			break;
+		case SYS_read:
+		case SYS_write:
+		case SYS_pread64:
+		case SYS_pwrite64:
+			a[1] = rnd() % 3 ? (uint64_t)(uintptr_t)fz_buf : fz_ptr();
+			a[2] = rnd() % 3 ? rnd() % 65536 : fz_len();
+			a[3] = rnd() % 100000;
+			break;
+		default:
+			break;
+		}
+		/* keep the standard output readable */
+		if (nr == SYS_write || nr == SYS_pwrite64 || nr == SYS_writev ||
+		    nr == SYS_pwritev2 || nr == SYS_sendfile)
+			a[0] = (uint64_t)fz_fd3();
+		if (nr == SYS_copy_file_range)
+			a[2] = (uint64_t)fz_fd3();
+		long r = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		if (r < 0)
+			errs++;
+		else
+			ok++;
+	}
+	struct itimerval off = {{0, 0}, {0, 0}};
+	setitimer(ITIMER_REAL, &off, NULL);
+	say("fuzz_calls=%ld ok=%ld errors=%ld", n, ok, errs);
+	failures = 0; /* random calls may scribble on the program's own memory */
+	return 0;
+}
+
+/* ------------------------------------------------------------ bench */
+
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* Per-call cost of common file operations in directory argv[0] (run it
+ * natively on the host too, for the ratio). Prints NAME_us=... lines. */
+static int t_bench(int argc, char **argv)
+{
+	const char *dir = argc > 0 ? argv[0] : "/tmp";
+	int n = argc > 1 ? atoi(argv[1]) : 2000;
+	char p[512], buf[4096];
+	memset(buf, 'b', sizeof(buf));
+	snprintf(p, sizeof(p), "%s/bench.dat", dir);
+	int fd = open(p, O_CREAT | O_RDWR | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open %s", p);
+	if (fd < 0)
+		return 1;
+	struct stat st;
+	double t0 = now_us();
+	for (int i = 0; i < n; i++)
+		syscall(SYS_getppid);
+	say("getppid_us=%.2f", (now_us() - t0) / n);
+	t0 = now_us();
+	for (int i = 0; i < n; i++)
+		fstat(fd, &st);
+	say("fstat_us=%.2f", (now_us() - t0) / n);
+	t0 = now_us();
+	for (int i = 0; i < n; i++)
+		stat(p, &st);
+	say("stat_us=%.2f", (now_us() - t0) / n);
+	t0 = now_us();
+	for (int i = 0; i < n; i++)
+		close(open(p, O_RDONLY));
+	say("open_close_us=%.2f", (now_us() - t0) / n);
+	t0 = now_us();
+	for (int i = 0; i < n; i++)
+		CHECK(pwrite(fd, buf, sizeof(buf), (off_t)(i % 256) * 4096) == 4096, "pwrite");
+	say("pwrite4k_us=%.2f", (now_us() - t0) / n);
+	t0 = now_us();
+	for (int i = 0; i < n; i++)
+		CHECK(pread(fd, buf, sizeof(buf), (off_t)(i % 256) * 4096) == 4096, "pread");
+	say("pread4k_us=%.2f", (now_us() - t0) / n);
+	int pp[2];
+	CHECK(pipe(pp) == 0, "pipe");
+	t0 = now_us();
+	for (int i = 0; i < n; i++) {
+		CHECK(write(pp[1], buf, 64) == 64, "write");
+		CHECK(read(pp[0], buf, 64) == 64, "read");
+	}
+	say("pipe_rw64_us=%.2f", (now_us() - t0) / n / 2);
+	t0 = now_us();
+	for (int i = 0; i < n / 10; i++) {
+		DIR *d = opendir(dir);
+		while (d && readdir(d))
+			;
+		if (d)
+			closedir(d);
+	}
+	say("readdir_us=%.2f", (now_us() - t0) / (n / 10));
+	close(fd);
+	unlink(p);
 	return 0;
 }
 
@@ -889,10 +1371,11 @@ struct cmd {
 };
 
 static const struct cmd cmds[] = {
-    {"files", t_files, true}, {"dirs", t_dirs, true}, {"pipes", t_pipes, true},
-    {"locks", t_locks, true}, {"dev", t_dev, true},   {"escape", t_escape, true},
-    {"quota", t_quota, true}, {"cat", h_cat, false},  {"write", h_write, false},
-    {"rm", h_rm, false},      {"ls", h_ls, false},    {"mkdir", h_mkdir, false},
+    {"files", t_files, true}, {"dirs", t_dirs, true},	 {"pipes", t_pipes, true},
+    {"locks", t_locks, true}, {"dev", t_dev, true},	 {"escape", t_escape, true},
+    {"quota", t_quota, true}, {"fuzz", t_fuzz, true},	 {"bench", t_bench, true},
+    {"cat", h_cat, false},    {"write", h_write, false}, {"rm", h_rm, false},
+    {"ls", h_ls, false},      {"mkdir", h_mkdir, false},
 };
 
 int main(int argc, char **argv)

@@ -15,6 +15,7 @@
  *                                       connect + epoll, names as the guest sees
  *   net-test unix                       socketpair, abstract and path sockets,
  *                                       SCM_RIGHTS
+ *   net-test unix-escape HOSTPATH       try to reach a host socket file
  *   net-test sigpipe                    EPIPE with SIGPIPE, and MSG_NOSIGNAL
  *   net-test sockopt [vm]               vetted/refused options, SO_RCVTIMEO
  *   net-test hostile                    garbage pointers, lengths, msghdrs, cmsgs
@@ -44,6 +45,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -76,6 +78,7 @@ static const char *errname(int e)
 		{ENOTCONN, "ENOTCONN"}, {EISCONN, "EISCONN"}, {ENOBUFS, "ENOBUFS"},
 		{EPROTONOSUPPORT, "EPROTONOSUPPORT"}, {ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"},
 		{ENAMETOOLONG, "ENAMETOOLONG"}, {EINTR, "EINTR"}, {ENOSYS, "ENOSYS"},
+		{EROFS, "EROFS"}, {ENOTDIR, "ENOTDIR"}, {ELOOP, "ELOOP"}, {EEXIST, "EEXIST"},
 	};
 	static char buf[16];
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -638,6 +641,27 @@ static void unix_named(const struct sockaddr_un *sa, socklen_t len, const char *
 		return;
 	}
 	CHECK(listen(l, 4) == 0);
+	if (sa->sun_path[0]) {
+		/* A socket file, where the root filesystem keeps them. */
+		struct stat st;
+		bool file = stat(sa->sun_path, &st) == 0 && S_ISSOCK(st.st_mode);
+		printf("%s_file=%s\n", what, file ? "sock" : "none");
+		/* Reached through a symlink too, as on Linux. */
+		char link[128];
+		snprintf(link, sizeof(link), "%s.lnk", sa->sun_path);
+		unlink(link);
+		if (file && symlink(sa->sun_path, link) == 0) {
+			struct sockaddr_un la = {.sun_family = AF_UNIX};
+			snprintf(la.sun_path, sizeof(la.sun_path), "%.100s", link);
+			int lc = socket(AF_UNIX, SOCK_STREAM, 0);
+			CHECK(connect(lc, (struct sockaddr *)&la, sizeof(la)) == 0);
+			int la_fd = accept(l, NULL, NULL);
+			CHECK(la_fd >= 0);
+			close(la_fd);
+			close(lc);
+			unlink(link);
+		}
+	}
 	int c = socket(AF_UNIX, SOCK_STREAM, 0);
 	CHECK(connect(c, (const struct sockaddr *)sa, len) == 0);
 	int a = accept(l, NULL, NULL);
@@ -703,6 +727,35 @@ static int do_unix(void)
 	unlink(sa.sun_path);
 	printf("unix=%s\n", failures ? "FAIL" : "ok");
 	return failures != 0;
+}
+
+/* Try to reach host socket file @path: directly, and through a symlink. */
+static int do_unix_escape(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int c = socket(AF_UNIX, SOCK_STREAM, 0);
+	int r = connect(c, (struct sockaddr *)&sa, sizeof(sa));
+	printf("direct=%s\n", r == 0 ? "ok" : errname(errno));
+	close(c);
+	unlink("/tmp/escape.lnk");
+	if (symlink(path, "/tmp/escape.lnk") == 0) {
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/escape.lnk");
+		c = socket(AF_UNIX, SOCK_STREAM, 0);
+		r = connect(c, (struct sockaddr *)&sa, sizeof(sa));
+		printf("symlink=%s\n", r == 0 ? "ok" : errname(errno));
+		close(c);
+	} else {
+		printf("symlink=nolink-%s\n", errname(errno));
+	}
+	/* Relative climb. */
+	char rel[200];
+	snprintf(rel, sizeof(rel), "../../../../../../..%s", path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", rel);
+	c = socket(AF_UNIX, SOCK_STREAM, 0);
+	r = connect(c, (struct sockaddr *)&sa, sizeof(sa));
+	printf("relative=%s\n", r == 0 ? "ok" : errname(errno));
+	return 0;
 }
 
 /* ---- SIGPIPE ---------------------------------------------------------------- */
@@ -905,6 +958,8 @@ int main(int argc, char **argv)
 		return do_unix();
 	if (strcmp(m, "threads") == 0)
 		return do_threads();
+	if (strcmp(m, "unix-escape") == 0 && argc > 2)
+		return do_unix_escape(argv[2]);
 	if (strcmp(m, "sigpipe") == 0)
 		return do_sigpipe();
 	if (strcmp(m, "sockopt") == 0)

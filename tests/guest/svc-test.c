@@ -1049,6 +1049,65 @@ static int t_mm(int argc, char **argv)
 	return 0;
 }
 
+/* clock: CLOCK_MONOTONIC never goes back, within a thread and across
+ * threads (each read is >= the largest value any thread saw before it);
+ * REALTIME, gettimeofday and time agree; prints ns per call. */
+static _Atomic uint64_t clock_max;
+static atomic_int clock_bad;
+static int clock_iters;
+
+static void *clock_thread(void *arg)
+{
+	(void)arg;
+	uint64_t last = 0;
+	for (int i = 0; i < clock_iters; i++) {
+		uint64_t seen = atomic_load(&clock_max);
+		uint64_t t = now_ns();
+		if (t < last || t < seen)
+			atomic_fetch_add(&clock_bad, 1);
+		last = t;
+		uint64_t m = atomic_load(&clock_max);
+		while (t > m && !atomic_compare_exchange_weak(&clock_max, &m, t))
+			;
+		if (i % 4096 == 0)
+			sched_yield(); /* a system call now and then: new samples */
+	}
+	return NULL;
+}
+
+static int t_clock(int argc, char **argv)
+{
+	clock_iters = argc > 0 ? atoi(argv[0]) : 200000;
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++)
+		CHECK(pthread_create(&th[i], NULL, clock_thread, NULL) == 0);
+	for (int i = 0; i < 3; i++)
+		CHECK(pthread_join(th[i], NULL) == 0);
+	say("backwards=%d", atomic_load(&clock_bad));
+	CHECK(atomic_load(&clock_bad) == 0);
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < 10000; i++)
+		now_ns();
+	say("clock_ns=%llu", (unsigned long long)((now_ns() - t0) / 10000));
+	struct timespec rt;
+	struct timeval tv;
+	CHECK(clock_gettime(CLOCK_REALTIME, &rt) == 0);
+	CHECK(gettimeofday(&tv, NULL) == 0);
+	time_t tt = time(NULL);
+	long long d1 = (long long)tv.tv_sec * 1000000 + tv.tv_usec -
+		       ((long long)rt.tv_sec * 1000000 + rt.tv_nsec / 1000);
+	say("tod_minus_rt_us=%lld time_minus_rt_s=%lld", d1, (long long)(tt - rt.tv_sec));
+	CHECK(d1 >= 0 && d1 < 1000000 && tt - rt.tv_sec >= 0 && tt - rt.tv_sec <= 1);
+	/* elapsed time matches a real sleep */
+	t0 = now_ns();
+	sleep_ms(200);
+	uint64_t el = (now_ns() - t0) / 1000000;
+	say("sleep200_ms=%llu", (unsigned long long)el);
+	CHECK(el >= 195 && el < 2000);
+	say("ok=1");
+	return 0;
+}
+
 /* spinpair: A spins (no system calls) until B, which also only computes,
  * sets a flag: with --cpus 1 this needs the monitor to time-slice vCPUs. */
 static atomic_int spin_flag;
@@ -1163,6 +1222,7 @@ static const struct {
     {"tick", t_tick},
     {"bench", t_bench},
     {"spinpair", t_spinpair},
+    {"clock", t_clock},
     {"sigstorm", t_sigstorm},
     {"segv-threads", t_segv_threads},
     {"mm", t_mm},

@@ -530,6 +530,28 @@ static void test_loopback_and_isolation(void **state)
 	long c6 = gsock(a, AF_INET6, SOCK_STREAM);
 	assert_int_equal(gconnect(a, c6, "::ffff:127.0.0.1", 6000), 0);
 	assert_true(sys(a, SYS_accept, (uint64_t)la, 0, 0, 0, 0, 0) >= 3);
+	/* An IPv6-only listener, reached by a dual-stack client over [::1]. */
+	long l6 = gsock(a, AF_INET6, SOCK_STREAM);
+	int one = 1;
+	assert_int_equal(
+	    sys(a, SYS_setsockopt, (uint64_t)l6, IPPROTO_IPV6, IPV6_V6ONLY, gput(a, &one, 4), 4, 0),
+	    0);
+	assert_int_equal(gbind(a, l6, "::", 6100), 0);
+	assert_int_equal(sys(a, SYS_listen, (uint64_t)l6, 8, 0, 0, 0, 0), 0);
+	long c6c = gsock(a, AF_INET6, SOCK_STREAM);
+	assert_int_equal(gconnect(a, c6c, "::1", 6100), 0);
+	long s6 = sys(a, SYS_accept, (uint64_t)l6, 0, 0, 0, 0, 0);
+	assert_true(s6 >= 3);
+	assert_int_equal(gport(a, s6, SYS_getpeername), gport(a, c6c, SYS_getsockname));
+	long c4 = gsock(a, AF_INET, SOCK_STREAM);
+	assert_int_equal(gconnect(a, c4, "127.0.0.1", 6100), -ECONNREFUSED);
+	/* A socket bound to [::1] explicitly serves IPv6 only. */
+	long l61 = gsock(a, AF_INET6, SOCK_STREAM);
+	assert_int_equal(gbind(a, l61, "::1", 6101), 0);
+	assert_int_equal(sys(a, SYS_listen, (uint64_t)l61, 8, 0, 0, 0, 0), 0);
+	assert_int_equal(gconnect(a, gsock(a, AF_INET6, SOCK_STREAM), "::1", 6101), 0);
+	assert_int_equal(gconnect(a, gsock(a, AF_INET, SOCK_STREAM), "127.0.0.1", 6101),
+			 -ECONNREFUSED);
 	/* An IPv4 listener is not reached over pure IPv6. */
 	long c6b = gsock(a, AF_INET6, SOCK_STREAM);
 	assert_int_equal(gconnect(a, c6b, "::1", 6000), -ECONNREFUSED);

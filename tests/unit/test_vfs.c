@@ -319,6 +319,17 @@ static void test_listing(void **state)
 	expect_err(vfs_dir_seek(vf, 10000), EINVAL, "seek past end");
 	close(fd);
 	vfs_file_destroy(vf);
+	/* an open directory that is removed lists . and .. only */
+	fd = vfs_open(f->v, "/d", O_RDONLY | O_DIRECTORY, 0, &vf);
+	assert_true(fd >= 0);
+	assert_int_equal(vfs_unlink(f->v, "/d/old"), 0);
+	assert_int_equal(vfs_rmdir(f->v, "/d"), 0);
+	pos = 0;
+	r1 = vfs_getdents(f->v, vf, &pos, b1, sizeof(b1));
+	assert_int_equal(pos, 2);
+	assert_true(r1 > 0);
+	close(fd);
+	vfs_file_destroy(vf);
 }
 
 static void test_copy_up(void **state)
@@ -475,6 +486,14 @@ static void test_readonly(void **state)
 	assert_int_equal(vfs_access(v, "/ro/v", R_OK, 0), 0);
 	expect_content(v, "/ro/v", "vol");
 	vfs_destroy(v);
+	/* a volume below a symlink of the image is found through the link */
+	hsymlink(f->lower1, "run", "/b");
+	struct vfs_volume under[] = {{f->vol, "/run/v", false}};
+	struct vfs_config c1 = {lowers, 2, f->upper, 0, under, 1};
+	assert_int_equal(vfs_create(&c1, &v, &err), 0);
+	expect_content(v, "/run/v/v", "vol");
+	expect_content(v, "/b/v/v", "vol");
+	vfs_destroy(v);
 	/* bad configurations are errors with a message, not crashes */
 	struct vfs_volume bad[] = {{f->vol, "relative", false}};
 	struct vfs_config c2 = {lowers, 2, NULL, 0, bad, 1};
@@ -523,6 +542,57 @@ static void test_quota(void **state)
 	assert_true(total <= 256 * 1024);
 	assert_true(total >= 192 * 1024);
 	assert_true(vfs_quota_used(v) <= 256 * 1024 + 4096);
+	/* a sparse file cannot be filled past the quota either */
+	assert_int_equal(vfs_unlink(v, "/big"), 0);
+	close(fd);
+	vfs_file_destroy(vf);
+	fd = vfs_open(v, "/sparse", O_CREAT | O_RDWR, 0644, &vf);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 200 * 1024), 0); /* no blocks yet */
+	uint64_t filled = 0;
+	last = 0;
+	for (int i = 0; i < 16; i++) {
+		uint64_t len = 64 * 1024, tok;
+		/* back to front, so every write lands inside the file's size */
+		uint64_t off = i < 3 ? (uint64_t)(2 - i) * 64 * 1024 : 0;
+		int r = vfs_quota_begin(v, fd, off, &len, &tok);
+		if (r) {
+			last = r;
+			break;
+		}
+		ssize_t w = pwrite(fd, buf, len, (off_t)off);
+		vfs_quota_end(v, fd, tok);
+		assert_true(w > 0);
+		filled += (uint64_t)w;
+		if (i >= 3) {
+			/* now past the end: grows until the quota */
+			uint64_t l2 = 64 * 1024;
+			r = vfs_quota_begin(v, fd, 200 * 1024 + filled, &l2, &tok);
+			if (r) {
+				last = r;
+				break;
+			}
+			w = pwrite(fd, buf, l2, (off_t)(200 * 1024 + filled));
+			vfs_quota_end(v, fd, tok);
+			filled += (uint64_t)(w > 0 ? w : 0);
+		}
+	}
+	assert_int_equal(last, -ENOSPC);
+	struct stat sst;
+	fstat(fd, &sst);
+	assert_true((uint64_t)sst.st_blocks * 512 <= 256 * 1024 + 8192);
+	assert_true(vfs_quota_used(v) <= 256 * 1024 + 8192);
+	close(fd);
+	vfs_file_destroy(vf);
+	assert_int_equal(vfs_unlink(v, "/sparse"), 0);
+	/* fill 192 KiB of the 256 again */
+	fd = vfs_open(v, "/big", O_CREAT | O_WRONLY, 0644, &vf);
+	for (int i = 0; i < 3; i++) {
+		uint64_t len = 64 * 1024, tok;
+		assert_int_equal(vfs_quota_begin(v, fd, (uint64_t)i * len, &len, &tok), 0);
+		assert_int_equal(pwrite(fd, buf, len, (off_t)i * 64 * 1024), 64 * 1024);
+		vfs_quota_end(v, fd, tok);
+	}
 	close(fd);
 	vfs_file_destroy(vf);
 	/* copy-up of a file larger than the room left fails with ENOSPC */
@@ -547,6 +617,35 @@ static void test_quota(void **state)
 	vfs_destroy(v);
 	assert_int_equal(vfs_create(&cfg, &v, &err), 0);
 	assert_int_equal(vfs_quota_used(v), used);
+	/* names are capped too (max(quota / VFS_ENTRY_BYTES, 1024)): no inode flood */
+	int made = 0, lasterr = 0;
+	assert_int_equal(vfs_mkdir(v, "/many", 0755), 0);
+	for (int i = 0; i < 5000; i++) {
+		char nm[64];
+		snprintf(nm, sizeof(nm), i % 2 ? "/many/f%d" : "/many/s%d", i);
+		int r;
+		if (i % 2) {
+			struct vfs_file *nf;
+			r = vfs_open(v, nm, O_CREAT | O_WRONLY, 0644, &nf);
+			if (r >= 0) {
+				close(r);
+				vfs_file_destroy(nf);
+				r = 0;
+			}
+		} else {
+			r = vfs_symlink(v, "x", nm);
+		}
+		if (r) {
+			lasterr = r;
+			break;
+		}
+		made++;
+	}
+	assert_int_equal(lasterr, -ENOSPC);
+	assert_true(made > 900 && made < 1024);
+	expect_err(vfs_mkdir(v, "/many/d", 0755), ENOSPC, "mkdir at the entry cap");
+	assert_int_equal(vfs_unlink(v, "/many/s0"), 0);
+	assert_int_equal(vfs_mkdir(v, "/many/d", 0755), 0);
 	struct statfs sf;
 	assert_int_equal(vfs_statfs(v, "/", &sf), 0);
 	assert_int_equal((uint64_t)sf.f_blocks * (uint64_t)sf.f_bsize, 256 * 1024);
