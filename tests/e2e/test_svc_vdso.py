@@ -47,6 +47,9 @@ def run(root, libc, *args, extra=()):
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT,
                        env=env)
     out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+    if "vdso: clocks by system call" in err and "syscall" not in extra:
+        # the monitor found this host's TSC unusable (logged): nothing to test
+        pytest.skip(err.strip().splitlines()[0])
     assert p.returncode == 0, f"status={p.returncode}\n{out}\n{err}"
     kv = parse_kv(out)
     assert kv.get("ok") == "1", out + err
