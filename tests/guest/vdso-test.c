@@ -20,9 +20,9 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 static uint64_t ns_of(const struct timespec *ts)
 {
@@ -63,12 +63,16 @@ static long long err_vs_syscall(clockid_t c)
 
 static int clocks(long n)
 {
-	static const clockid_t ids[] = {CLOCK_REALTIME,	       CLOCK_MONOTONIC,
-					CLOCK_MONOTONIC_RAW,   CLOCK_REALTIME_COARSE,
-					CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME,
+	static const clockid_t ids[] = {CLOCK_REALTIME,
+					CLOCK_MONOTONIC,
+					CLOCK_MONOTONIC_RAW,
+					CLOCK_REALTIME_COARSE,
+					CLOCK_MONOTONIC_COARSE,
+					CLOCK_BOOTTIME,
 					CLOCK_TAI};
-	static const char *const names[] = {"realtime", "monotonic", "raw", "realtime_coarse",
-					    "monotonic_coarse", "boottime", "tai"};
+	static const char *const names[] = {
+	    "realtime",		"monotonic", "raw", "realtime_coarse",
+	    "monotonic_coarse", "boottime",  "tai"};
 	enum { NC = sizeof(ids) / sizeof(ids[0]) };
 	uint64_t last[NC] = {0};
 	int back = 0;
@@ -149,7 +153,8 @@ static int threads(int nt, long n)
 		}
 	for (int i = 0; i < nt; i++)
 		pthread_join(th[i], NULL);
-	printf("reads=%ld\nback=%d\nok=%d\n", n * nt, atomic_load(&backs), atomic_load(&backs) == 0);
+	printf("reads=%ld\nback=%d\nok=%d\n", n * nt, atomic_load(&backs),
+	       atomic_load(&backs) == 0);
 	return atomic_load(&backs) != 0;
 }
 
