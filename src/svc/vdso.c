@@ -175,11 +175,19 @@ static uint64_t host_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * NSEC + (uint64_t)ts.tv_nsec;
 }
 
-/* @id minus CLOCK_MONOTONIC at one instant. */
+/* @id minus CLOCK_MONOTONIC at one instant (retried when preempted between
+ * the readings, which would look like a step of the wall clock). */
 static uint64_t host_off(clockid_t id)
 {
-	uint64_t a = host_ns(CLOCK_MONOTONIC), x = host_ns(id), b = host_ns(CLOCK_MONOTONIC);
-	return x - (a + (b - a) / 2);
+	uint64_t off = 0;
+	for (int i = 0; i < 4; i++) {
+		uint64_t a = host_ns(CLOCK_MONOTONIC), x = host_ns(id),
+			 b = host_ns(CLOCK_MONOTONIC);
+		off = x - (a + (b - a) / 2);
+		if (b - a < OFF_JITTER_NS)
+			break;
+	}
+	return off;
 }
 
 /* The TSC beside the host clocks; retried when the thread was preempted
@@ -239,7 +247,7 @@ static const char *tsc_unusable(void)
 	if (!invariant) {
 		/* nested hosts may hide the leaf; the kernel's flags say the same */
 		FILE *f = fopen("/proc/cpuinfo", "re");
-		char line[4096];
+		char line[16384]; /* the flags line is long */
 		bool cst = false, nst = false;
 		while (f && fgets(line, sizeof(line), f))
 			if (!strncmp(line, "flags", 5)) {
