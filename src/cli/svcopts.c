@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/parse.h"
+#include "../svc/vdso.h"
 
 void svc_opts_init(struct svc_opts *o)
 {
@@ -225,6 +226,18 @@ int svc_opts_handle(struct svc_opts *o, int c, const char *arg)
 		}
 		cfg->disk_quota = v;
 		break;
+	case SVCOPT_VDSO: /* vdso helper */
+		if (!strcmp(arg, "on"))
+			cfg->vdso_mode = SVC_VDSO_ON;
+		else if (!strcmp(arg, "off"))
+			cfg->vdso_mode = SVC_VDSO_OFF;
+		else if (!strcmp(arg, "syscall"))
+			cfg->vdso_mode = SVC_VDSO_SYSCALL;
+		else {
+			fprintf(stderr, "nubis: --vdso %s: need on, off or syscall\n", arg);
+			return -1;
+		}
+		break;
 	case SVCOPT_WORKDIR:
 		if (arg[0] != '/') {
 			fprintf(stderr, "nubis: --workdir %s: need an absolute guest path\n", arg);
@@ -325,5 +338,8 @@ void svc_opts_usage(FILE *out)
 		"  --publish [A:]P:GP[/udp]  host address A (default 127.0.0.1) port P to guest "
 		"port GP\n"
 		"  --allow-connect A:P[/tcp|/udp]  let the guest connect to a host service\n"
-		"  --disk-quota SIZE      bytes the writable layer may hold\n");
+		"  --disk-quota SIZE      bytes the writable layer may hold\n"
+		"  --vdso on|off|syscall  guest clocks without exits (default on); off: no "
+		"vDSO;\n"
+		"                         syscall: vDSO that makes the system calls\n");
 }

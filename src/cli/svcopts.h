@@ -40,6 +40,7 @@ enum {
 	SVCOPT_PUBLISH,
 	SVCOPT_ALLOW,
 	SVCOPT_DISK_QUOTA,
+	SVCOPT_VDSO, /* vdso helper */
 };
 
 #define SVC_LONGOPTS                                                                               \
@@ -54,6 +55,7 @@ enum {
 	    {"volume", required_argument, NULL, SVCOPT_VOLUME},                                    \
 	    {"publish", required_argument, NULL, SVCOPT_PUBLISH},                                  \
 	    {"allow-connect", required_argument, NULL, SVCOPT_ALLOW},                              \
+	    {"vdso", required_argument, NULL, SVCOPT_VDSO},                                        \
 	{                                                                                          \
 		"disk-quota", required_argument, NULL, SVCOPT_DISK_QUOTA                           \
 	}

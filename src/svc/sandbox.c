@@ -151,7 +151,7 @@ static const int allowed[] = {
  * the fs and net modules pass on. */
 static const unsigned long ioctls[] = {
     KVM_RUN,
-    KVM_GET_MSRS,
+    KVM_GET_MSRS, /* a vCPU's TSC: emulated rdtsc, the vDSO's check of new vCPUs */
     KVM_SET_MSRS,
     KVM_GET_SREGS,
     KVM_SET_SREGS,

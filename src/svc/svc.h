@@ -93,6 +93,9 @@ struct svc_config {
 
 	/* Host fds for the guest's fds 0, 1, 2 (dup'ed; the caller keeps its own). */
 	int stdio[3];
+
+	/* vDSO (vdso helper): enum svc_vdso_mode of vdso.h; 0 = on */
+	int vdso_mode;
 };
 
 void svc_config_defaults(struct svc_config *cfg);

@@ -15,11 +15,6 @@
 
 #include "../fnvm/fnvm_int.h"
 #include "svc.h"
-#include "vdso/vdso.h"
-
-#define SVC_VDSO_PAGES 2 /* room for the vDSO image (one page today) */
-extern const unsigned char svc_vdso_image[];
-extern const size_t svc_vdso_size;
 
 #define SVC_PAGE	4096ull
 #define SVC_PID		1 /* the main thread's tid */
@@ -123,7 +118,8 @@ struct svc_vm {
 	struct svc_config cfg; /* deep copy (see svm.c) */
 	void *cfg_store;       /* strings and arrays of cfg */
 	struct fnvm_program *prog;
-	struct fnvm_vm fv; /* KVM VM, vCPU 0, guest memory mapping */
+	struct fnvm_vm fv;     /* KVM VM, vCPU 0, guest memory mapping */
+	struct svc_vdso *vdso; /* the clock page's refresher (vdso helper); may be NULL */
 	struct gmem *mem;
 
 	struct svc_fs *fs;
@@ -178,14 +174,6 @@ struct svc_vm {
 	unsigned gate_free;
 	uint64_t gate_head, gate_tail; /* tickets: granted in arrival order */
 	struct svc_thread *gate_holder[UVM_MAX_VCPUS];
-
-	/* vDSO clock (sys.c): the monitor's copy of what the data page says */
-	pthread_mutex_t vvar_lock;
-	struct svc_vvar *vvar;	    /* host pointer to the guest's data page, or NULL */
-	uint64_t vv_tsc0, vv_mono0; /* first sample (calibration baseline) */
-	uint64_t vv_mult, vv_base_tsc, vv_base_mono, vv_max_delta;
-	uint32_t vv_seq;
-	bool vv_enabled;
 
 	atomic_uint_fast64_t counts[SVC_NSYSCALLS];
 	struct nb_ratelimit enosys_rl;
@@ -249,11 +237,6 @@ void svc_mm_fini(struct svc_vm *vm);
 /* Read guest timespec at @a into ns; -EFAULT/-EINVAL. */
 int svc_get_timespec(struct svc_thread *t, uint64_t a, uint64_t *ns);
 uint64_t svc_clock_ns(clockid_t c);
-/* Install the vDSO image and its data page in guest memory (svc_create). */
-void svc_vdso_install(struct svc_vm *vm);
-/* Take a (guest TSC, host clocks) sample on @t's vCPU (not running) and
- * publish it in the data page; the vDSO's slow path lands here. */
-void svc_vdso_sample(struct svc_thread *t);
 /* The guest TSC of @t's vCPU (its own thread, not running). 0 or -EIO. */
 int svc_guest_tsc(struct svc_thread *t, uint64_t *tsc);
 

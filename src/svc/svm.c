@@ -11,6 +11,7 @@
 
 #include "../common/log.h"
 #include "svc_int.h"
+#include "vdso.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -257,7 +258,6 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	pthread_mutex_init(&vm->timer_lock, NULL);
 	pthread_mutex_init(&vm->log_lock, NULL);
 	pthread_mutex_init(&vm->gate_lock, NULL);
-	pthread_mutex_init(&vm->vvar_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -305,11 +305,16 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	fc.mem_size = vm->cfg.mem_size;
 	fc.argv = vm->cfg.argv;
 	fc.envp = vm->cfg.envp;
+	if (getenv("NUBIS_NO_VDSO")) /* as --vdso off */
+		vm->cfg.vdso_mode = SVC_VDSO_OFF;
+	if (vm->cfg.vdso_mode != SVC_VDSO_OFF) { /* vdso helper */
+		fc.vdso_image = svc_vdso_image;
+		fc.vdso_len = svc_vdso_image_len;
+	}
 	if (getrandom(&fc.seed, sizeof(fc.seed), 0) != sizeof(fc.seed))
 		fc.seed = nb_now_ns();
 	struct nb_error perr;
-	unsigned vdso_pages = getenv("NUBIS_NO_VDSO") ? 0 : SVC_VDSO_PAGES;
-	if (fnvm_program_create_fd(kvm, fd, path, &fc, 0, vdso_pages, &vm->prog, &perr) < 0) {
+	if (fnvm_program_create_fd(kvm, fd, path, &fc, 0, &vm->prog, &perr) < 0) {
 		nb_error_set(err, perr.code, "%s: %s", path, perr.msg);
 		goto fail;
 	}
@@ -321,13 +326,22 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	}
 	vm->mem = &vm->fv.vm->mem;
 	vm->ncpus = 1;
+	if (vm->cfg.vdso_mode != SVC_VDSO_OFF) { /* vdso helper */
+		void *page = gmem_ptr(vm->mem, UVM_VVAR, SVC_PAGE);
+		rc = page ? svc_vdso_create(vm->fv.cpu, page, (enum svc_vdso_mode)vm->cfg.vdso_mode,
+					    &vm->vdso)
+			  : -EFAULT;
+		if (rc) {
+			nb_error_set(err, NB_ERESOURCE, "vDSO clock page: %s", strerror(-rc));
+			goto fail;
+		}
+	}
 	rc = svc_mm_init(vm);
 	if (rc) {
 		nb_error_set(err, NB_ERESOURCE, "out of memory");
 		goto fail;
 	}
 	svc_signal_init(vm);
-	svc_vdso_install(vm);
 	*out = vm;
 	return 0;
 fail:
@@ -422,6 +436,7 @@ void svc_destroy(struct svc_vm *vm)
 		svc_net_fini(vm);
 		svc_fs_fini(vm);
 	}
+	svc_vdso_destroy(vm->vdso); /* before the memory it writes goes */
 	fnvm_vm_release(&vm->fv);
 	fnvm_program_destroy(vm->prog);
 	svc_mm_fini(vm);
@@ -436,7 +451,6 @@ void svc_destroy(struct svc_vm *vm)
 	pthread_mutex_destroy(&vm->timer_lock);
 	pthread_mutex_destroy(&vm->log_lock);
 	pthread_mutex_destroy(&vm->gate_lock);
-	pthread_mutex_destroy(&vm->vvar_lock);
 	pthread_cond_destroy(&vm->gate_cond);
 	pthread_cond_destroy(&vm->cond);
 	pthread_cond_destroy(&vm->timer_cond);

@@ -23,6 +23,7 @@
 
 #include "../common/log.h"
 #include "svc_int.h"
+#include "vdso.h"
 
 #define MSR_FS_BASE 0xc0000100u
 #define MSR_GS_BASE 0xc0000101u
@@ -630,6 +631,7 @@ static int cpu_get(struct svc_vm *vm, struct vcpu **out, bool *reused)
 	if (rc)
 		return rc == -EINVAL ? -EAGAIN : rc;
 	vm->ncpus++;
+	svc_vdso_vcpu_added(vm->vdso, *out); /* vdso helper: same TSC as vCPU 0? */
 	return 0;
 }
 
