@@ -12,7 +12,15 @@ packages=(
     build-essential meson ninja-build pkg-config musl-tools
     libjansson-dev libmicrohttpd-dev libcmocka-dev libseccomp-dev
     python3 python3-pytest dpkg-dev curl clang-format
+    # image store (src/image/): tar/gzip/zstd unpacking, SHA-256
+    libarchive-dev libssl-dev zstd
+    # service VMs (src/cli/svcstate.c): the CLI's client of the monitors' control sockets
+    libcurl4-openssl-dev
 )
+# workloads (issue 3): tclsh generates SQLite's amalgamation (guest/sqlite/build.sh);
+# redis-tools gives redis-cli and redis-benchmark, the host-side clients of the
+# Redis service VM (the server itself is our static musl build, never Debian's).
+packages+=(tcl redis-tools)
 
 for arg in "$@"; do
     case "$arg" in

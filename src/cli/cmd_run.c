@@ -8,6 +8,7 @@
 #include "../fnvm/sandbox.h"
 #include "cli.h"
 #include "svcopts.h"
+#include "svcrun.h"
 
 static int sandbox_run(void *arg, struct nb_error *err)
 {
@@ -35,6 +36,8 @@ void cmd_run_usage(FILE *out)
 		"root filesystem, threads, signals and sockets (docs/SERVICE-VMS.md). PROGRAM\n"
 		"is a path in the root filesystem or a name looked up in PATH. Options:\n");
 	svc_opts_usage(out);
+	fprintf(out, "\nService VMs from images, detached and managed (ps, logs, stop, ...): see\n"
+		     "`nubis run -d --help`.\n");
 }
 
 /* True if the command line asks for a service VM (--rootfs before "--"). */
@@ -48,6 +51,9 @@ static bool wants_service_vm(int argc, char **argv)
 
 int cmd_run_main(int argc, char **argv)
 {
+	/* service VMs (IMAGE, -d, --name, --rm): src/cli/svcrun.c */
+	if (svcrun_wanted(argc, argv))
+		return svcrun_main(argc, argv);
 	if (wants_service_vm(argc, argv))
 		return cmd_svc_run(argc, argv);
 	static const struct option longopts[] = {
