@@ -40,6 +40,7 @@ enum {
 	SVCOPT_PUBLISH,
 	SVCOPT_ALLOW,
 	SVCOPT_DISK_QUOTA,
+	SVCOPT_SYSCALL_MODE, /* exitless */
 };
 
 #define SVC_LONGOPTS                                                                               \
@@ -54,8 +55,9 @@ enum {
 	    {"volume", required_argument, NULL, SVCOPT_VOLUME},                                    \
 	    {"publish", required_argument, NULL, SVCOPT_PUBLISH},                                  \
 	    {"allow-connect", required_argument, NULL, SVCOPT_ALLOW},                              \
+	    {"disk-quota", required_argument, NULL, SVCOPT_DISK_QUOTA},                            \
 	{                                                                                          \
-		"disk-quota", required_argument, NULL, SVCOPT_DISK_QUOTA                           \
+		"syscall-mode", required_argument, NULL, SVCOPT_SYSCALL_MODE                       \
 	}
 
 void svc_opts_init(struct svc_opts *o);
