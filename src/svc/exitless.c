@@ -31,8 +31,8 @@
 #define MSR_LSTAR   0xc0000082u
 #define MSR_GS_BASE 0xc0000101u
 
-#define FAST_IDLE_NS_DEFAULT 100000ull /* server sleeps after this much idle time */
-#define FAST_SPIN_DEFAULT    4000u     /* stub pause iterations before it gives up */
+#define FAST_IDLE_NS_DEFAULT 200000ull /* server sleeps after this much idle time */
+#define FAST_SPIN_DEFAULT    300u /* stub pause iterations (~50 ns each here) before it gives up */
 #define FAST_SLEEP_CHECK_NS  50000000L /* sleeping server re-checks exit/stop */
 /* --syscall-mode auto turns the fast path on with at least this many host CPUs */
 #define SVC_FAST_AUTO_MIN_CPUS 2
@@ -324,9 +324,34 @@ static bool should_stop(struct svc_fast *fx)
 	return atomic_load(&fx->stop) || atomic_load(&fx->vm->exiting);
 }
 
+/* Pin the server to one host CPU (NUBIS_SVC_POLL_CPU, default the last
+ * one allowed; -1: no pinning), so that a futex wake-up from a vCPU thread
+ * does not pull it onto the waker's CPU (wake-affine), where the two would
+ * take turns instead of running side by side. */
+static void pin_self(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) < 2)
+		return;
+	const char *e = getenv("NUBIS_SVC_POLL_CPU");
+	long want = e && *e ? strtol(e, NULL, 10) : -2;
+	if (want == -1)
+		return;
+	int cpu = -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set) && (want < 0 || c == want))
+			cpu = c;
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
 static void *server_main(void *arg)
 {
 	struct svc_fast *fx = arg;
+	pin_self();
 	uint64_t last = nb_now_ns();
 	__atomic_store_n(fx->awake, 1, __ATOMIC_SEQ_CST);
 	unsigned spins = 0;
