@@ -48,7 +48,7 @@ struct svc_fast {
 	uint64_t idle_ns;
 	pthread_mutex_t lock; /* owner[] and serving (thread lifetime) */
 	struct svc_thread *owner[UVM_MAX_VCPUS];
-	atomic_uint_fast64_t served, deferred, exits, sleeps;
+	atomic_uint_fast64_t served, deferred, exits, missed, sleeps;
 };
 
 /* ---- whitelist ---- */
@@ -245,8 +245,12 @@ bool svc_fast_exit(struct svc_thread *t, uint64_t nr, long *ret)
 		atomic_store(&fx->wake, 1);
 		futex_word(&fx->wake, FUTEX_WAKE, 1, NULL);
 	}
-	if (nr != SVC_NR_FASTRET)
+	if (nr != SVC_NR_FASTRET) {
+		const uint64_t a[6] = {t->u.rdi, t->u.rsi, t->u.rdx, t->u.r10, t->u.r8, t->u.r9};
+		if (svc_fast_allowed(nr, a))
+			atomic_fetch_add_explicit(&fx->missed, 1, memory_order_relaxed);
 		return false;
+	}
 	uint64_t r;
 	const uint8_t *s = fx->slots + SVC_FAST_SLOT_SZ * (size_t)t->cpu->id;
 	memcpy(&r, s + offsetof(struct svc_fast_slot, result), 8);
@@ -426,10 +430,12 @@ void svc_fast_report(struct svc_vm *vm, FILE *f)
 		return;
 	}
 	fprintf(f,
-		"exitless: %llu served without an exit, %llu deferred, %llu doorbell exits, "
-		"server slept %llu times\n",
+		"exitless: %llu served without an exit, %llu deferred, %llu doorbell exits "
+		"(%llu of them fast-path calls: server asleep, busy or deferred), server slept "
+		"%llu times\n",
 		(unsigned long long)atomic_load(&fx->served),
 		(unsigned long long)atomic_load(&fx->deferred),
 		(unsigned long long)atomic_load(&fx->exits),
+		(unsigned long long)atomic_load(&fx->missed),
 		(unsigned long long)atomic_load(&fx->sleeps));
 }
