@@ -46,6 +46,8 @@ struct svc_fast {
 	pthread_t thr;
 	bool running;
 	uint64_t idle_ns;
+	int cpu;	      /* host CPU of the server, or -1 (not pinned) */
+	bool pin_vcpus;	      /* vCPU threads keep off fx->cpu */
 	pthread_mutex_t lock; /* owner[] and serving (thread lifetime) */
 	struct svc_thread *owner[UVM_MAX_VCPUS];
 	atomic_uint_fast64_t served, deferred, exits, missed, sleeps;
@@ -150,6 +152,44 @@ static bool mode_enabled(const struct svc_vm *vm)
 	}
 }
 
+/* The host CPU the server runs on (NUBIS_SVC_POLL_CPU, default the last
+ * one allowed; -1 or a single allowed CPU: no pinning). Pinned, a futex
+ * wake-up from a vCPU thread cannot pull the server onto the waker's CPU
+ * (wake-affine), where the two would take turns instead of running side by
+ * side; the vCPU threads in turn keep off that CPU (svc_fast_attach). */
+static int pick_cpu(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) < 2)
+		return -1;
+	const char *e = getenv("NUBIS_SVC_POLL_CPU");
+	long want = e && *e ? strtol(e, NULL, 10) : -2;
+	if (want == -1)
+		return -1;
+	int cpu = -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set) && (want < 0 || c == want))
+			cpu = c;
+	return cpu;
+}
+
+/* Keep the calling thread on (@only) or off the server's CPU. */
+static void pin(const struct svc_fast *fx, bool only)
+{
+	cpu_set_t set;
+	if (fx->cpu < 0 || sched_getaffinity(0, sizeof(set), &set) < 0)
+		return;
+	if (only) {
+		CPU_ZERO(&set);
+		CPU_SET(fx->cpu, &set);
+	} else {
+		CPU_CLR(fx->cpu, &set);
+		if (CPU_COUNT(&set) == 0)
+			return;
+	}
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
 int svc_fast_init(struct svc_vm *vm)
 {
 	if (!mode_enabled(vm))
@@ -168,6 +208,8 @@ int svc_fast_init(struct svc_vm *vm)
 	fx->idle_ns =
 	    env_u64("NUBIS_SVC_POLL_IDLE_US", FAST_IDLE_NS_DEFAULT / 1000, 1, 1000000) * 1000;
 	uint32_t spin = (uint32_t)env_u64("NUBIS_SVC_POLL_SPIN", FAST_SPIN_DEFAULT, 1, 10000000);
+	fx->cpu = pick_cpu();
+	fx->pin_vcpus = !getenv("NUBIS_SVC_POLL_VCPU_ANY");
 	pthread_mutex_init(&fx->lock, NULL);
 	memset(fx->slots, 0, UVM_MAX_VCPUS * SVC_FAST_SLOT_SZ);
 	__atomic_store_n(fx->awake, 0, __ATOMIC_SEQ_CST);
@@ -222,6 +264,8 @@ void svc_fast_attach(struct svc_thread *t, bool on)
 	if (!fx || !t->cpu || t->cpu->id < 0 || t->cpu->id >= UVM_MAX_VCPUS)
 		return;
 	int id = t->cpu->id;
+	if (on && fx->pin_vcpus)
+		pin(fx, false); /* on the vCPU thread itself */
 	pthread_mutex_lock(&fx->lock);
 	fx->owner[id] = on ? t : NULL;
 	/* a request left by a previous thread on this vCPU is void */
@@ -328,34 +372,10 @@ static bool should_stop(struct svc_fast *fx)
 	return atomic_load(&fx->stop) || atomic_load(&fx->vm->exiting);
 }
 
-/* Pin the server to one host CPU (NUBIS_SVC_POLL_CPU, default the last
- * one allowed; -1: no pinning), so that a futex wake-up from a vCPU thread
- * does not pull it onto the waker's CPU (wake-affine), where the two would
- * take turns instead of running side by side. */
-static void pin_self(void)
-{
-	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) < 2)
-		return;
-	const char *e = getenv("NUBIS_SVC_POLL_CPU");
-	long want = e && *e ? strtol(e, NULL, 10) : -2;
-	if (want == -1)
-		return;
-	int cpu = -1;
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &set) && (want < 0 || c == want))
-			cpu = c;
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
-
 static void *server_main(void *arg)
 {
 	struct svc_fast *fx = arg;
-	pin_self();
+	pin(fx, true);
 	uint64_t last = nb_now_ns();
 	__atomic_store_n(fx->awake, 1, __ATOMIC_SEQ_CST);
 	unsigned spins = 0;
