@@ -50,7 +50,7 @@ struct svc_fast {
 	bool pin_vcpus;	      /* vCPU threads keep off fx->cpu */
 	pthread_mutex_t lock; /* owner[] and serving (thread lifetime) */
 	struct svc_thread *owner[UVM_MAX_VCPUS];
-	atomic_uint_fast64_t served, deferred, exits, missed, sleeps;
+	atomic_uint_fast64_t served, deferred, exits, missed, sleeps, done_exit;
 };
 
 /* ---- whitelist ---- */
@@ -295,6 +295,7 @@ bool svc_fast_exit(struct svc_thread *t, uint64_t nr, long *ret)
 			atomic_fetch_add_explicit(&fx->missed, 1, memory_order_relaxed);
 		return false;
 	}
+	atomic_fetch_add_explicit(&fx->done_exit, 1, memory_order_relaxed);
 	uint64_t r;
 	const uint8_t *s = fx->slots + SVC_FAST_SLOT_SZ * (size_t)t->cpu->id;
 	memcpy(&r, s + offsetof(struct svc_fast_slot, result), 8);
@@ -452,10 +453,11 @@ void svc_fast_report(struct svc_vm *vm, FILE *f)
 	fprintf(f,
 		"exitless: %llu served without an exit, %llu deferred, %llu doorbell exits "
 		"(%llu of them fast-path calls: server asleep, busy or deferred), server slept "
-		"%llu times\n",
+		"%llu times, %llu done-exit (served, then an exit for a signal)\n",
 		(unsigned long long)atomic_load(&fx->served),
 		(unsigned long long)atomic_load(&fx->deferred),
 		(unsigned long long)atomic_load(&fx->exits),
 		(unsigned long long)atomic_load(&fx->missed),
-		(unsigned long long)atomic_load(&fx->sleeps));
+		(unsigned long long)atomic_load(&fx->sleeps),
+		(unsigned long long)atomic_load(&fx->done_exit));
 }

@@ -145,6 +145,16 @@ def test_blocking_read_interrupted_by_signal(rootfs, libc):
     assert kv["restart_read"].startswith("1")
 
 
+def test_sigpipe_delivered_before_write_returns(rootfs, libc):
+    # write to a closed pipe on the fast path: EPIPE, and the SIGPIPE
+    # handler has run when write() returns (DONE_EXIT -> doorbell)
+    st, out, err = run(rootfs, "poll", f"svc-test-{libc}", "sigpipe-now", 300)
+    assert st == 0 and "ok=1" in out, out + err
+    assert "exitless: off" not in err
+    m = re.search(r"(\d+) done-exit", err)
+    assert m and int(m.group(1)) > 0, err
+
+
 def test_blocking_read_stopped(rootfs, libc):
     r, w = os.pipe()
     try:

@@ -1283,6 +1283,31 @@ static int t_exitless_peek(int argc, char **argv)
 	return 0;
 }
 
+/* SIGPIPE from a write to a closed pipe runs its handler before write()
+ * returns, as on Linux (on the fast path: the server answers DONE_EXIT). */
+static atomic_int pipe_hits;
+static void on_pipe(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&pipe_hits, 1);
+}
+
+static int t_sigpipe_now(int argc, char **argv)
+{
+	int n = argc > 0 ? atoi(argv[0]) : 300;
+	signal(SIGPIPE, on_pipe);
+	int p[2];
+	CHECK(pipe(p) == 0);
+	close(p[0]);
+	for (int i = 0; i < n; i++) {
+		CHECK(write(p[1], "x", 1) == -1 && errno == EPIPE);
+		CHECK(atomic_load(&pipe_hits) == i + 1);
+	}
+	say("sigpipe=%d", (int)atomic_load(&pipe_hits));
+	say("ok=1");
+	return 0;
+}
+
 /* A blocking read of stdin (a pipe nobody writes): stopped from outside. */
 static int t_block_read(int argc, char **argv)
 {
@@ -1301,6 +1326,7 @@ static const struct {
     {"exitless-hostile", t_exitless_hostile},
     {"block-read", t_block_read},
     {"exitless-peek", t_exitless_peek},
+    {"sigpipe-now", t_sigpipe_now},
     {"threads", t_threads},
     {"mutex", t_mutex},
     {"futex-timeout", t_futex_timeout},
