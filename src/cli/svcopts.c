@@ -219,6 +219,18 @@ int svc_opts_handle(struct svc_opts *o, int c, const char *arg)
 		}
 		cfg->max_fds = (unsigned)v;
 		break;
+	case SVCOPT_SYSCALL_MODE: /* exitless */
+		if (!strcmp(arg, "auto"))
+			cfg->syscall_mode = 0;
+		else if (!strcmp(arg, "exit"))
+			cfg->syscall_mode = 1;
+		else if (!strcmp(arg, "poll"))
+			cfg->syscall_mode = 2;
+		else {
+			fprintf(stderr, "nubis: --syscall-mode %s: need exit, poll or auto\n", arg);
+			return -1;
+		}
+		break;
 	case SVCOPT_DISK_QUOTA:
 		if (nb_parse_size(arg, &v)) {
 			fprintf(stderr, "nubis: --disk-quota %s: need a size like 1G\n", arg);
@@ -341,5 +353,7 @@ void svc_opts_usage(FILE *out)
 		"  --disk-quota SIZE      bytes the writable layer may hold\n"
 		"  --vdso on|off|syscall  guest clocks without exits (default on); off: no "
 		"vDSO;\n"
-		"                         syscall: vDSO that makes the system calls\n");
+		"                         syscall: vDSO that makes the system calls\n"
+
+		"  --syscall-mode MODE    exit, poll (exitless fast path) or auto\n");
 }

@@ -32,6 +32,7 @@ static const int allowed[] = {
     SCMP_SYS(rseq), /* new host threads (vCPUs) */
     SCMP_SYS(sched_yield),
     SCMP_SYS(sched_getaffinity),
+    SCMP_SYS(sched_setaffinity), /* exitless: the server thread pins itself */
     SCMP_SYS(getrusage),
     SCMP_SYS(times),
     SCMP_SYS(exit),

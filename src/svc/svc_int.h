@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 
 #include "../fnvm/fnvm_int.h"
+#include "exitless.h"
 #include "svc.h"
 
 #define SVC_PAGE	4096ull
@@ -92,6 +93,11 @@ struct svc_thread {
 
 	int gate_slot;	     /* --cpus: index in vm->gate_holder, or -1 */
 	uint64_t gate_since; /* when it got the slot */
+
+	/* exitless.c: set while the server thread runs a handler for this
+	 * thread; svc_wait_fds() then polls once and sets fast_wouldblock
+	 * instead of waiting */
+	bool fast_call, fast_wouldblock;
 
 	bool exited; /* under vm->lock */
 	int exit_code;
@@ -175,6 +181,8 @@ struct svc_vm {
 	uint64_t gate_head, gate_tail; /* tickets: granted in arrival order */
 	struct svc_thread *gate_holder[UVM_MAX_VCPUS];
 
+	struct svc_fast *fast; /* exitless system calls (exitless.c), or NULL */
+
 	atomic_uint_fast64_t counts[SVC_NSYSCALLS];
 	struct nb_ratelimit enosys_rl;
 	pthread_mutex_t log_lock;
@@ -232,6 +240,8 @@ int svc_thread_block(struct svc_thread *t, unsigned seq, uint64_t deadline_ns);
 /* ---- sys.c ---- */
 /* Serve the call in ->u (rax = number); sets ->u.rax unless ->no_retval. */
 void svc_sys_dispatch(struct svc_thread *t);
+/* The handler of call @nr (core, then fs, then net), or NULL. */
+svc_sys_fn svc_sys_lookup(unsigned nr);
 int svc_mm_init(struct svc_vm *vm);
 void svc_mm_fini(struct svc_vm *vm);
 /* Read guest timespec at @a into ns; -EFAULT/-EINVAL. */

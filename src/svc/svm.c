@@ -342,6 +342,9 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 		goto fail;
 	}
 	svc_signal_init(vm);
+	rc = svc_fast_init(vm);
+	if (rc)
+		nb_log(NB_LOG_WARN, "service VM: exitless system calls off: %s", strerror(-rc));
 	*out = vm;
 	return 0;
 fail:
@@ -361,6 +364,8 @@ int svc_start(struct svc_vm *vm, struct nb_error *err)
 	vm->started = true;
 	if (svc_timers_start(vm) < 0)
 		return nb_error_set(err, NB_ERESOURCE, "cannot start the timer thread");
+	if (svc_fast_start(vm) < 0)
+		return nb_error_set(err, NB_ERESOURCE, "cannot start the exitless server thread");
 	return svc_thread_start_main(vm, err);
 }
 
@@ -432,10 +437,12 @@ void svc_destroy(struct svc_vm *vm)
 			svc_resume(vm);
 			svc_wait(vm);
 		}
+		svc_fast_fini(vm); /* before the fds its handlers use go */
 		svc_timers_stop(vm);
 		svc_net_fini(vm);
 		svc_fs_fini(vm);
 	}
+	svc_fast_fini(vm);
 	svc_vdso_destroy(vm->vdso); /* before the memory it writes goes */
 	fnvm_vm_release(&vm->fv);
 	fnvm_program_destroy(vm->prog);

@@ -1115,6 +1115,19 @@ void svc_syscall_report(struct svc_vm *vm, FILE *f)
 		fprintf(f, "nubis: trace: %10llu  %s (%u)%s\n", (unsigned long long)n,
 			name ? name : "?", nr, served ? "" : "  unsupported: ENOSYS");
 	}
+	svc_fast_report(vm, f);
+}
+
+svc_sys_fn svc_sys_lookup(unsigned nr)
+{
+	if (nr >= 1024)
+		return NULL;
+	svc_sys_fn f = core_handler(nr);
+	if (!f)
+		f = svc_fs_handler(nr);
+	if (!f)
+		f = svc_net_handler(nr);
+	return f;
 }
 
 void svc_sys_dispatch(struct svc_thread *t)

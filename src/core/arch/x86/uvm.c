@@ -72,6 +72,8 @@ int x86_uvm_build(uint8_t *sys, uint64_t mem_size)
 		uint64_t target = a;
 		if (a == UVM_SYSCALL_STUB)
 			f |= PTE_US;
+		else if (a >= UVM_FAST_CTRL)
+			f |= PTE_US | PTE_RW; /* exitless control page and slots */
 		else if (a == UVM_DOORBELL)
 			f |= PTE_US | PTE_RW, target = UVM_DOORBELL_GPA;
 		else if (a != UVM_EXC_STUBS)

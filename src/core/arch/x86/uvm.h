@@ -59,11 +59,17 @@
 #define UVM_STACKS    0x50000ull
 #define UVM_STACK_SZ  0x400ull
 #define UVM_MAX_VCPUS 64
-#define UVM_SYS_END   0x60000ull /* end of what x86_uvm_build writes */
-#define UVM_GDT_LIMIT (UVM_SEL_TSS + 16 * UVM_MAX_VCPUS - 1)
-#define UVM_USER_BASE 0x200000ull /* lowest address the program may use */
-/* vDSO (service VMs; vdso helper): the clock page, then up to UVM_VDSO_MAX
- * bytes of vDSO image, both below UVM_USER_BASE. */
+/* Exitless system calls (service VMs, src/svc/exitless.h): a control page
+ * and UVM_MAX_VCPUS request slots of 128 bytes, user-accessible; the fast
+ * stub lives in the SYSCALL stub page (written by the service-VM monitor). */
+#define UVM_FAST_CTRL  0x60000ull
+#define UVM_FAST_SLOTS 0x61000ull
+#define UVM_FAST_STUB  (UVM_SYSCALL_STUB + 0x100)
+#define UVM_SYS_END    0x63000ull /* end of what x86_uvm_build writes */
+#define UVM_GDT_LIMIT  (UVM_SEL_TSS + 16 * UVM_MAX_VCPUS - 1)
+#define UVM_USER_BASE  0x200000ull /* lowest address the program may use */
+/* vDSO (service VMs): the clock page, then up to UVM_VDSO_MAX bytes of vDSO
+ * image, both below UVM_USER_BASE. */
 #define UVM_VVAR     0x1e0000ull
 #define UVM_VDSO     (UVM_VVAR + 0x1000ull)
 #define UVM_VDSO_MAX (UVM_USER_BASE - UVM_VDSO)
