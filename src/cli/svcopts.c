@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/parse.h"
+#include "../svc/vdso.h"
 
 void svc_opts_init(struct svc_opts *o)
 {
@@ -218,12 +219,36 @@ int svc_opts_handle(struct svc_opts *o, int c, const char *arg)
 		}
 		cfg->max_fds = (unsigned)v;
 		break;
+	case SVCOPT_SYSCALL_MODE: /* exitless */
+		if (!strcmp(arg, "auto"))
+			cfg->syscall_mode = 0;
+		else if (!strcmp(arg, "exit"))
+			cfg->syscall_mode = 1;
+		else if (!strcmp(arg, "poll"))
+			cfg->syscall_mode = 2;
+		else {
+			fprintf(stderr, "nubis: --syscall-mode %s: need exit, poll or auto\n", arg);
+			return -1;
+		}
+		break;
 	case SVCOPT_DISK_QUOTA:
 		if (nb_parse_size(arg, &v)) {
 			fprintf(stderr, "nubis: --disk-quota %s: need a size like 1G\n", arg);
 			return -1;
 		}
 		cfg->disk_quota = v;
+		break;
+	case SVCOPT_VDSO: /* vdso helper */
+		if (!strcmp(arg, "on"))
+			cfg->vdso_mode = SVC_VDSO_ON;
+		else if (!strcmp(arg, "off"))
+			cfg->vdso_mode = SVC_VDSO_OFF;
+		else if (!strcmp(arg, "syscall"))
+			cfg->vdso_mode = SVC_VDSO_SYSCALL;
+		else {
+			fprintf(stderr, "nubis: --vdso %s: need on, off or syscall\n", arg);
+			return -1;
+		}
 		break;
 	case SVCOPT_WORKDIR:
 		if (arg[0] != '/') {
@@ -325,5 +350,10 @@ void svc_opts_usage(FILE *out)
 		"  --publish [A:]P:GP[/udp]  host address A (default 127.0.0.1) port P to guest "
 		"port GP\n"
 		"  --allow-connect A:P[/tcp|/udp]  let the guest connect to a host service\n"
-		"  --disk-quota SIZE      bytes the writable layer may hold\n");
+		"  --disk-quota SIZE      bytes the writable layer may hold\n"
+		"  --vdso on|off|syscall  guest clocks without exits (default on); off: no "
+		"vDSO;\n"
+		"                         syscall: vDSO that makes the system calls\n"
+
+		"  --syscall-mode MODE    exit, poll (exitless fast path) or auto\n");
 }

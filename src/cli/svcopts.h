@@ -40,6 +40,8 @@ enum {
 	SVCOPT_PUBLISH,
 	SVCOPT_ALLOW,
 	SVCOPT_DISK_QUOTA,
+	SVCOPT_VDSO,	     /* vdso helper */
+	SVCOPT_SYSCALL_MODE, /* exitless */
 };
 
 #define SVC_LONGOPTS                                                                               \
@@ -54,8 +56,10 @@ enum {
 	    {"volume", required_argument, NULL, SVCOPT_VOLUME},                                    \
 	    {"publish", required_argument, NULL, SVCOPT_PUBLISH},                                  \
 	    {"allow-connect", required_argument, NULL, SVCOPT_ALLOW},                              \
+	    {"vdso", required_argument, NULL, SVCOPT_VDSO},                                        \
+	    {"disk-quota", required_argument, NULL, SVCOPT_DISK_QUOTA},                            \
 	{                                                                                          \
-		"disk-quota", required_argument, NULL, SVCOPT_DISK_QUOTA                           \
+		"syscall-mode", required_argument, NULL, SVCOPT_SYSCALL_MODE                       \
 	}
 
 void svc_opts_init(struct svc_opts *o);

@@ -44,7 +44,6 @@ struct fnvm_program {
 	uint64_t brk_start;
 	uint64_t stack_lo;   /* lowest address the stack may grow to */
 	uint64_t mmap_top;   /* mappings are placed below this */
-	uint64_t vdso_base;  /* service VMs: the vDSO's data page, or 0 */
 	uint8_t *stack_blob; /* initial stack contents for [stack_sp, mem_size) */
 	uint64_t stack_sp, stack_len;
 	struct fnvm_chan *chans;
@@ -55,12 +54,10 @@ struct fnvm_program {
 
 /* fnvm_program_create() from an open file @fd (taken over: closed in every
  * case), named @name in messages and AT_EXECFN, with AT_UID/AT_GID @uid.
- * @vdso_pages > 0 reserves a data page and that many vDSO pages below the
- * stack (->vdso_base is the data page; AT_SYSINFO_EHDR the page after it).
  * Used by service VMs, whose programs come from their root filesystem. */
 int fnvm_program_create_fd(const struct kvmhost *kvm, int fd, const char *name,
-			   const struct fnvm_config *cfg, unsigned uid, unsigned vdso_pages,
-			   struct fnvm_program **out, struct nb_error *err);
+			   const struct fnvm_config *cfg, unsigned uid, struct fnvm_program **out,
+			   struct nb_error *err);
 
 /* A prepared, never-run VM. */
 struct fnvm_vm {

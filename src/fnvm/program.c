@@ -289,6 +289,8 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 		if (e > ext)
 			ext = e;
 	}
+	if (p->cfg.vdso_image && ext < UVM_USER_BASE) /* vdso helper */
+		ext = UVM_USER_BASE;
 	ext = (ext + FNVM_PAGE - 1) & ~(FNVM_PAGE - 1);
 	p->img_extent = ext;
 	p->memfd = memfd_create("nubis-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -302,6 +304,15 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 	if (!sys)
 		return nb_error_set(err, NB_ERESOURCE, "out of memory");
 	int rc = x86_uvm_build(sys, mem);
+	if (rc == 0 && p->cfg.vdso_image) { /* vdso helper */
+		uint64_t vlen = (p->cfg.vdso_len + FNVM_PAGE - 1) & ~(FNVM_PAGE - 1);
+		rc = x86_uvm_map_user(sys, UVM_VVAR, FNVM_PAGE, 0);
+		if (rc == 0)
+			rc = x86_uvm_map_user(sys, UVM_VDSO, vlen, 1);
+		if (rc == 0 &&
+		    pwrite_all(p->memfd, p->cfg.vdso_image, p->cfg.vdso_len, UVM_VDSO) < 0)
+			rc = -errno;
+	}
 	if (rc == 0 && pwrite_all(p->memfd, sys, UVM_SYS_END, 0) < 0)
 		rc = -errno;
 	free(sys);
@@ -323,8 +334,8 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 }
 
 static int program_create(const struct kvmhost *kvm, const char *path, int fd,
-			  const struct fnvm_config *cfg, unsigned uid, unsigned vdso_pages,
-			  struct fnvm_program **out, struct nb_error *err)
+			  const struct fnvm_config *cfg, unsigned uid, struct fnvm_program **out,
+			  struct nb_error *err)
 {
 	uint8_t *img = NULL;
 	size_t len = 0;
@@ -361,6 +372,11 @@ static int program_create(const struct kvmhost *kvm, const char *path, int fd,
 		nb_error_set(err, NB_EINVAL, "empty argv");
 		goto fail;
 	}
+	if (cfg->vdso_image && (!cfg->vdso_len || cfg->vdso_len > UVM_VDSO_MAX)) {
+		nb_error_set(err, NB_EINVAL, "vDSO image of %zu bytes: must be 1 to %llu",
+			     cfg->vdso_len, UVM_VDSO_MAX);
+		goto fail;
+	}
 	static char *const empty_env[] = {NULL};
 	p->argv_store = dup_strv(cfg->argv, &p->argc);
 	p->envp_store = dup_strv(cfg->envp ? cfg->envp : empty_env, &p->envc);
@@ -391,11 +407,6 @@ static int program_create(const struct kvmhost *kvm, const char *path, int fd,
 		stack_res = FNVM_STACK_MAX;
 	p->stack_lo = mem - stack_res;
 	p->mmap_top = p->stack_lo - FNVM_PAGE;
-	if (vdso_pages) {
-		/* [guard][vvar][vDSO pages][guard] below the stack */
-		p->vdso_base = p->stack_lo - FNVM_PAGE - (1 + (uint64_t)vdso_pages) * FNVM_PAGE;
-		p->mmap_top = p->vdso_base - FNVM_PAGE;
-	}
 	p->brk_start = p->load_hi;
 	if (p->load_lo < UVM_USER_BASE) {
 		nb_error_set(err, NB_EFORMAT,
@@ -420,46 +431,36 @@ static int program_create(const struct kvmhost *kvm, const char *path, int fd,
 	memcpy(rnd, &r0, 8);
 	memcpy(rnd + 8, &r1, 8);
 	uint64_t aux[] = {
-	    AT_PHDR,
-	    ei.phdr_vaddr ? ei.phdr_vaddr + p->bias : 0,
-	    AT_PHENT,
-	    ei.phentsize,
-	    AT_PHNUM,
-	    ei.phnum,
-	    AT_PAGESZ,
-	    FNVM_PAGE,
-	    AT_BASE,
-	    0,
-	    AT_FLAGS,
-	    0,
-	    AT_ENTRY,
-	    p->entry,
-	    AT_UID,
-	    uid,
-	    AT_EUID,
-	    uid,
-	    AT_GID,
-	    uid,
-	    AT_EGID,
-	    uid,
-	    AT_SECURE,
-	    0,
-	    AT_HWCAP,
-	    host_hwcap(kvm),
-	    AT_HWCAP2,
-	    0,
-	    AT_CLKTCK,
-	    100,
-	    /* service VMs: the vDSO, one page above its data page */
-	    p->vdso_base ? AT_SYSINFO_EHDR : AT_IGNORE,
-	    p->vdso_base ? p->vdso_base + FNVM_PAGE : 0,
+	    AT_PHDR,   ei.phdr_vaddr ? ei.phdr_vaddr + p->bias : 0,
+	    AT_PHENT,  ei.phentsize,
+	    AT_PHNUM,  ei.phnum,
+	    AT_PAGESZ, FNVM_PAGE,
+	    AT_BASE,   0,
+	    AT_FLAGS,  0,
+	    AT_ENTRY,  p->entry,
+	    AT_UID,    uid,
+	    AT_EUID,   uid,
+	    AT_GID,    uid,
+	    AT_EGID,   uid,
+	    AT_SECURE, 0,
+	    AT_HWCAP,  host_hwcap(kvm),
+	    AT_HWCAP2, 0,
+	    AT_CLKTCK, 100,
+	    0,	       0, /* AT_SYSINFO_EHDR with a vDSO (vdso helper) */
 	};
+	size_t naux = sizeof(aux) / sizeof(aux[0]) / 2;
+	if (cfg->vdso_image) {
+		aux[2 * naux - 2] = AT_SYSINFO_EHDR;
+		aux[2 * naux - 1] = UVM_VDSO;
+	} else {
+		naux--;
+	}
 	uint64_t cap = stack_res / 2 < STACK_BLOB_MAX ? stack_res / 2 : STACK_BLOB_MAX;
 	p->stack_blob = malloc(cap);
 	if (!p->stack_blob)
 		goto oom;
 	uint64_t sp = fnvm_stack_build(p->stack_blob, cap, mem, p->argv_store, p->envp_store, aux,
-				       sizeof(aux) / sizeof(aux[0]) / 2, rnd, p->argv_store[0]);
+				       naux, rnd, p->argv_store[0]);
 	if (!sp) {
 		nb_error_set(err, NB_EINVAL, "arguments and environment do not fit in %llu bytes",
 			     (unsigned long long)cap);
@@ -488,14 +489,14 @@ fail:
 int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struct fnvm_config *cfg,
 			struct fnvm_program **out, struct nb_error *err)
 {
-	return program_create(kvm, path, -1, cfg, FNVM_UID, 0, out, err);
+	return program_create(kvm, path, -1, cfg, FNVM_UID, out, err);
 }
 
 int fnvm_program_create_fd(const struct kvmhost *kvm, int fd, const char *name,
-			   const struct fnvm_config *cfg, unsigned uid, unsigned vdso_pages,
-			   struct fnvm_program **out, struct nb_error *err)
+			   const struct fnvm_config *cfg, unsigned uid, struct fnvm_program **out,
+			   struct nb_error *err)
 {
-	return program_create(kvm, name, fd, cfg, uid, vdso_pages, out, err);
+	return program_create(kvm, name, fd, cfg, uid, out, err);
 }
 
 void fnvm_program_destroy(struct fnvm_program *p)

@@ -33,6 +33,7 @@ static const int allowed[] = {
     SCMP_SYS(rseq), /* new host threads (vCPUs) */
     SCMP_SYS(sched_yield),
     SCMP_SYS(sched_getaffinity),
+    SCMP_SYS(sched_setaffinity), /* exitless: the server thread pins itself */
     SCMP_SYS(getrusage),
     SCMP_SYS(times),
     SCMP_SYS(exit),
@@ -152,7 +153,7 @@ static const int allowed[] = {
  * the fs and net modules pass on. */
 static const unsigned long ioctls[] = {
     KVM_RUN,
-    KVM_GET_MSRS,
+    KVM_GET_MSRS, /* a vCPU's TSC: emulated rdtsc, the vDSO's check of new vCPUs */
     KVM_SET_MSRS,
     KVM_GET_SREGS,
     KVM_SET_SREGS,

@@ -91,8 +91,16 @@ struct svc_config {
 	char *const *envp;
 	const char *workdir; /* absolute guest path, default "/" */
 
+	/* System calls: 0 auto, 1 always a VM exit, 2 exitless fast path for
+	 * non-blocking calls (SVC_SYSCALL_* in exitless.h; NUBIS_SVC_EXITLESS=0/1
+	 * overrides). (Added by exitless, 15:50 UTC.) */
+	int syscall_mode;
+
 	/* Host fds for the guest's fds 0, 1, 2 (dup'ed; the caller keeps its own). */
 	int stdio[3];
+
+	/* vDSO (vdso helper): enum svc_vdso_mode of vdso.h; 0 = on */
+	int vdso_mode;
 };
 
 void svc_config_defaults(struct svc_config *cfg);

@@ -14,12 +14,8 @@
 #include <stdatomic.h>
 
 #include "../fnvm/fnvm_int.h"
+#include "exitless.h"
 #include "svc.h"
-#include "vdso/vdso.h"
-
-#define SVC_VDSO_PAGES 2 /* room for the vDSO image (one page today) */
-extern const unsigned char svc_vdso_image[];
-extern const size_t svc_vdso_size;
 
 #define SVC_PAGE	4096ull
 #define SVC_PID		1 /* the main thread's tid */
@@ -98,6 +94,11 @@ struct svc_thread {
 	int gate_slot;	     /* --cpus: index in vm->gate_holder, or -1 */
 	uint64_t gate_since; /* when it got the slot */
 
+	/* exitless.c: set while the server thread runs a handler for this
+	 * thread; svc_wait_fds() then polls once and sets fast_wouldblock
+	 * instead of waiting */
+	bool fast_call, fast_wouldblock;
+
 	bool exited; /* under vm->lock */
 	int exit_code;
 };
@@ -132,7 +133,8 @@ struct svc_vm {
 	struct svc_config cfg; /* deep copy (see svm.c) */
 	void *cfg_store;       /* strings and arrays of cfg */
 	struct fnvm_program *prog;
-	struct fnvm_vm fv; /* KVM VM, vCPU 0, guest memory mapping */
+	struct fnvm_vm fv;     /* KVM VM, vCPU 0, guest memory mapping */
+	struct svc_vdso *vdso; /* the clock page's refresher (vdso helper); may be NULL */
 	struct gmem *mem;
 
 	struct svc_fs *fs;
@@ -190,13 +192,7 @@ struct svc_vm {
 	uint64_t gate_head, gate_tail; /* tickets: granted in arrival order */
 	struct svc_thread *gate_holder[UVM_MAX_VCPUS];
 
-	/* vDSO clock (sys.c): the monitor's copy of what the data page says */
-	pthread_mutex_t vvar_lock;
-	struct svc_vvar *vvar;	    /* host pointer to the guest's data page, or NULL */
-	uint64_t vv_tsc0, vv_mono0; /* first sample (calibration baseline) */
-	uint64_t vv_mult, vv_base_tsc, vv_base_mono, vv_max_delta;
-	uint32_t vv_seq;
-	bool vv_enabled;
+	struct svc_fast *fast; /* exitless system calls (exitless.c), or NULL */
 
 	atomic_uint_fast64_t counts[SVC_NSYSCALLS];
 	struct nb_ratelimit enosys_rl;
@@ -255,16 +251,13 @@ int svc_thread_block(struct svc_thread *t, unsigned seq, uint64_t deadline_ns);
 /* ---- sys.c ---- */
 /* Serve the call in ->u (rax = number); sets ->u.rax unless ->no_retval. */
 void svc_sys_dispatch(struct svc_thread *t);
+/* The handler of call @nr (core, then fs, then net), or NULL. */
+svc_sys_fn svc_sys_lookup(unsigned nr);
 int svc_mm_init(struct svc_vm *vm);
 void svc_mm_fini(struct svc_vm *vm);
 /* Read guest timespec at @a into ns; -EFAULT/-EINVAL. */
 int svc_get_timespec(struct svc_thread *t, uint64_t a, uint64_t *ns);
 uint64_t svc_clock_ns(clockid_t c);
-/* Install the vDSO image and its data page in guest memory (svc_create). */
-void svc_vdso_install(struct svc_vm *vm);
-/* Take a (guest TSC, host clocks) sample on @t's vCPU (not running) and
- * publish it in the data page; the vDSO's slow path lands here. */
-void svc_vdso_sample(struct svc_thread *t);
 /* The guest TSC of @t's vCPU (its own thread, not running). 0 or -EIO. */
 int svc_guest_tsc(struct svc_thread *t, uint64_t *tsc);
 

@@ -11,6 +11,7 @@
 
 #include "../common/log.h"
 #include "svc_int.h"
+#include "vdso.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -257,7 +258,6 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	pthread_mutex_init(&vm->timer_lock, NULL);
 	pthread_mutex_init(&vm->log_lock, NULL);
 	pthread_mutex_init(&vm->gate_lock, NULL);
-	pthread_mutex_init(&vm->vvar_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -306,11 +306,16 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	fc.lazy_warmup = true; /* on the start path: touched pages fault in */
 	fc.argv = vm->cfg.argv;
 	fc.envp = vm->cfg.envp;
+	if (getenv("NUBIS_NO_VDSO")) /* as --vdso off */
+		vm->cfg.vdso_mode = SVC_VDSO_OFF;
+	if (vm->cfg.vdso_mode != SVC_VDSO_OFF) { /* vdso helper */
+		fc.vdso_image = svc_vdso_image;
+		fc.vdso_len = svc_vdso_image_len;
+	}
 	if (getrandom(&fc.seed, sizeof(fc.seed), 0) != sizeof(fc.seed))
 		fc.seed = nb_now_ns();
 	struct nb_error perr;
-	unsigned vdso_pages = getenv("NUBIS_NO_VDSO") ? 0 : SVC_VDSO_PAGES;
-	if (fnvm_program_create_fd(kvm, fd, path, &fc, 0, vdso_pages, &vm->prog, &perr) < 0) {
+	if (fnvm_program_create_fd(kvm, fd, path, &fc, 0, &vm->prog, &perr) < 0) {
 		nb_error_set(err, perr.code, "%s: %s", path, perr.msg);
 		goto fail;
 	}
@@ -322,13 +327,25 @@ int svc_create(const struct kvmhost *kvm, const struct svc_config *cfg, struct s
 	}
 	vm->mem = &vm->fv.vm->mem;
 	vm->ncpus = 1;
+	if (vm->cfg.vdso_mode != SVC_VDSO_OFF) { /* vdso helper */
+		void *page = gmem_ptr(vm->mem, UVM_VVAR, SVC_PAGE);
+		rc = page ? svc_vdso_create(vm->fv.cpu, page, (enum svc_vdso_mode)vm->cfg.vdso_mode,
+					    &vm->vdso)
+			  : -EFAULT;
+		if (rc) {
+			nb_error_set(err, NB_ERESOURCE, "vDSO clock page: %s", strerror(-rc));
+			goto fail;
+		}
+	}
 	rc = svc_mm_init(vm);
 	if (rc) {
 		nb_error_set(err, NB_ERESOURCE, "out of memory");
 		goto fail;
 	}
 	svc_signal_init(vm);
-	svc_vdso_install(vm);
+	rc = svc_fast_init(vm);
+	if (rc)
+		nb_log(NB_LOG_WARN, "service VM: exitless system calls off: %s", strerror(-rc));
 	*out = vm;
 	return 0;
 fail:
@@ -348,6 +365,8 @@ int svc_start(struct svc_vm *vm, struct nb_error *err)
 	vm->started = true;
 	if (svc_timers_start(vm) < 0)
 		return nb_error_set(err, NB_ERESOURCE, "cannot start the timer thread");
+	if (svc_fast_start(vm) < 0)
+		return nb_error_set(err, NB_ERESOURCE, "cannot start the exitless server thread");
 	return svc_thread_start_main(vm, err);
 }
 
@@ -419,10 +438,13 @@ void svc_destroy(struct svc_vm *vm)
 			svc_resume(vm);
 			svc_wait(vm);
 		}
+		svc_fast_fini(vm); /* before the fds its handlers use go */
 		svc_timers_stop(vm);
 		svc_net_fini(vm);
 		svc_fs_fini(vm);
 	}
+	svc_fast_fini(vm);
+	svc_vdso_destroy(vm->vdso); /* before the memory it writes goes */
 	fnvm_vm_release(&vm->fv);
 	fnvm_program_destroy(vm->prog);
 	svc_mm_fini(vm);
@@ -437,7 +459,6 @@ void svc_destroy(struct svc_vm *vm)
 	pthread_mutex_destroy(&vm->timer_lock);
 	pthread_mutex_destroy(&vm->log_lock);
 	pthread_mutex_destroy(&vm->gate_lock);
-	pthread_mutex_destroy(&vm->vvar_lock);
 	pthread_cond_destroy(&vm->gate_cond);
 	pthread_cond_destroy(&vm->cond);
 	pthread_cond_destroy(&vm->timer_cond);

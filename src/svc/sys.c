@@ -27,6 +27,7 @@
 
 #include "../common/log.h"
 #include "svc_int.h"
+#include "vdso.h"
 
 #define PAGE_UP(x) (((x) + SVC_PAGE - 1) & ~(SVC_PAGE - 1))
 
@@ -963,30 +964,11 @@ static clockid_t host_clock(long clk)
 	return (clockid_t)clk;
 }
 
-/* ---- the vDSO clock ----
- * The guest reads the TSC natively; the data page maps it to time. Samples
- * pair the guest TSC (IA32_TSC of the calling thread's own vCPU, which is
- * not running) with the host's clocks. The rate comes from the first sample
- * and the latest (a baseline that only grows, so the rate only gets more
- * exact); each new base is max(host time, what the page predicted), so
- * CLOCK_MONOTONIC never goes back. The vDSO gives up (real system call, new
- * sample) when the page is older than max_delta TSC ticks (one second). */
+/* ---- clocks and the vDSO (vdso.c) ----
+ * With the vDSO active, the system calls read the same TSC lines as the
+ * vDSO (svc_vdso_clock), so the two paths agree and CLOCK_MONOTONIC never
+ * goes back between them; otherwise the host's clocks. */
 #define MSR_IA32_TSC 0x10u
-
-void svc_vdso_install(struct svc_vm *vm)
-{
-	uint64_t base = vm->prog->vdso_base;
-	if (!base || svc_vdso_size > SVC_VDSO_PAGES * SVC_PAGE)
-		return;
-	struct svc_vvar *v = gmem_ptr(vm->mem, base, SVC_PAGE);
-	uint8_t *img = gmem_ptr(vm->mem, base + SVC_PAGE, svc_vdso_size);
-	if (!v || !img)
-		return;
-	memcpy(img, svc_vdso_image, svc_vdso_size);
-	memset(v, 0, sizeof(*v));
-	v->version = SVC_VVAR_VERSION;
-	vm->vvar = v;
-}
 
 int svc_guest_tsc(struct svc_thread *t, uint64_t *tsc)
 {
@@ -1003,91 +985,13 @@ int svc_guest_tsc(struct svc_thread *t, uint64_t *tsc)
 	return 0;
 }
 
-void svc_vdso_sample(struct svc_thread *t)
+/* Guest clock @clk (a clock_ok() id) in ns. */
+static uint64_t guest_clock_ns(struct svc_vm *vm, long clk)
 {
-	struct svc_vm *vm = t->vm;
-	if (!vm->vvar)
-		return;
-	uint64_t g;
-	uint64_t m0 = svc_clock_ns(CLOCK_MONOTONIC);
-	if (svc_guest_tsc(t, &g) < 0)
-		return;
-	uint64_t m1 = svc_clock_ns(CLOCK_MONOTONIC);
-	if (m1 - m0 > 50000)
-		return; /* preempted between the two: a bad sample */
-	uint64_t m = m0 + (m1 - m0) / 2;
-	int64_t real_off = (int64_t)(svc_clock_ns(CLOCK_REALTIME) - svc_clock_ns(CLOCK_MONOTONIC));
-	int64_t boot_off = (int64_t)(svc_clock_ns(CLOCK_BOOTTIME) - svc_clock_ns(CLOCK_MONOTONIC));
-	pthread_mutex_lock(&vm->vvar_lock);
-	if (!vm->vv_tsc0 || g <= vm->vv_tsc0) {
-		vm->vv_tsc0 = g;
-		vm->vv_mono0 = m;
-		pthread_mutex_unlock(&vm->vvar_lock);
-		return;
-	}
-	uint64_t dg = g - vm->vv_tsc0, dm = m - vm->vv_mono0;
-	if (dm < 20000000ull) { /* 20 ms of baseline before the first rate */
-		pthread_mutex_unlock(&vm->vvar_lock);
-		return;
-	}
-	/* ns per tick as a 32.32 fixed-point number */
-	uint64_t mult = (uint64_t)(((unsigned __int128)dm << 32) / dg);
-	if (vm->vv_enabled && g <= vm->vv_base_tsc) {
-		/* another thread published a later sample meanwhile */
-		pthread_mutex_unlock(&vm->vvar_lock);
-		return;
-	}
-	uint64_t base = m;
-	if (vm->vv_enabled) {
-		uint64_t pred =
-		    vm->vv_base_mono +
-		    (uint64_t)(((unsigned __int128)(g - vm->vv_base_tsc) * vm->vv_mult) >> 32);
-		if (pred > base) {
-			/* ahead of the host: keep the clock where it is and run it
-			 * slower (at most 0.1%) until the host catches up */
-			uint64_t excess = pred - base;
-			if (excess > 1000000)
-				excess = 1000000;
-			mult -= (uint64_t)(((unsigned __int128)mult * excess) / 1000000000ull);
-			base = pred;
-		}
-	}
-	uint64_t max_delta = (uint64_t)(((unsigned __int128)dg * 1000000000ull) / dm);
-	struct svc_vvar *v = vm->vvar;
-	__atomic_store_n(&v->seq, ++vm->vv_seq | 1, __ATOMIC_SEQ_CST);
-	vm->vv_seq |= 1;
-	v->version = SVC_VVAR_VERSION;
-	v->shift = 32;
-	v->mult = mult;
-	v->base_tsc = g;
-	v->max_delta = max_delta;
-	v->mono_ns = base;
-	v->real_off = real_off;
-	v->boot_off = boot_off;
-	v->enabled = 1;
-	__atomic_store_n(&v->seq, ++vm->vv_seq, __ATOMIC_SEQ_CST);
-	vm->vv_mult = mult;
-	vm->vv_base_tsc = g;
-	vm->vv_base_mono = base;
-	vm->vv_max_delta = max_delta;
-	vm->vv_enabled = true;
-	pthread_mutex_unlock(&vm->vvar_lock);
-}
-
-/* CLOCK_MONOTONIC for the guest: the vDSO's clock once it runs (so the two
- * paths agree), the host's before. */
-static uint64_t guest_mono(struct svc_thread *t)
-{
-	struct svc_vm *vm = t->vm;
-	uint64_t m = svc_clock_ns(CLOCK_MONOTONIC);
-	if (!vm->vvar)
-		return m;
-	svc_vdso_sample(t);
-	pthread_mutex_lock(&vm->vvar_lock);
-	if (vm->vv_enabled && vm->vv_base_mono > m)
-		m = vm->vv_base_mono;
-	pthread_mutex_unlock(&vm->vvar_lock);
-	return m;
+	uint64_t ns;
+	if (svc_vdso_clock(vm->vdso, host_clock(clk), &ns) == 0)
+		return ns;
+	return svc_clock_ns(host_clock(clk));
 }
 
 static long sys_clock_gettime(struct svc_thread *t, const uint64_t a[6])
@@ -1095,23 +999,9 @@ static long sys_clock_gettime(struct svc_thread *t, const uint64_t a[6])
 	long clk = (long)a[0];
 	if (!clock_ok(clk))
 		return -EINVAL;
-	struct timespec ts;
-	if (t->vm->vvar &&
-	    (clk == CLOCK_MONOTONIC || clk == CLOCK_MONOTONIC_COARSE || clk == CLOCK_REALTIME ||
-	     clk == CLOCK_REALTIME_COARSE || clk == CLOCK_BOOTTIME)) {
-		uint64_t m = guest_mono(t);
-		int64_t ns = (int64_t)m;
-		if (clk == CLOCK_REALTIME || clk == CLOCK_REALTIME_COARSE)
-			ns +=
-			    (int64_t)(svc_clock_ns(CLOCK_REALTIME) - svc_clock_ns(CLOCK_MONOTONIC));
-		else if (clk == CLOCK_BOOTTIME)
-			ns +=
-			    (int64_t)(svc_clock_ns(CLOCK_BOOTTIME) - svc_clock_ns(CLOCK_MONOTONIC));
-		ts.tv_sec = (time_t)(ns / 1000000000);
-		ts.tv_nsec = (long)(ns % 1000000000);
-		return svc_copy_out(t, a[1], &ts, sizeof(ts));
-	}
-	clock_gettime(host_clock(clk), &ts);
+	uint64_t ns = guest_clock_ns(t->vm, clk);
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+			      .tv_nsec = (long)(ns % 1000000000u)};
 	return svc_copy_out(t, a[1], &ts, sizeof(ts));
 }
 
@@ -1126,12 +1016,10 @@ static long sys_clock_getres(struct svc_thread *t, const uint64_t a[6])
 
 static long sys_gettimeofday(struct svc_thread *t, const uint64_t a[6])
 {
-	if (t->vm->vvar)
-		svc_vdso_sample(t);
 	if (a[0]) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		struct timeval tv = {.tv_sec = ts.tv_sec, .tv_usec = ts.tv_nsec / 1000};
+		uint64_t ns = guest_clock_ns(t->vm, CLOCK_REALTIME);
+		struct timeval tv = {.tv_sec = (time_t)(ns / 1000000000u),
+				     .tv_usec = (suseconds_t)(ns % 1000000000u / 1000u)};
 		if (svc_copy_out(t, a[0], &tv, sizeof(tv)))
 			return -EFAULT;
 	}
@@ -1145,9 +1033,7 @@ static long sys_gettimeofday(struct svc_thread *t, const uint64_t a[6])
 
 static long sys_time(struct svc_thread *t, const uint64_t a[6])
 {
-	if (t->vm->vvar)
-		svc_vdso_sample(t);
-	int64_t s = (int64_t)time(NULL);
+	int64_t s = (int64_t)(guest_clock_ns(t->vm, CLOCK_REALTIME) / 1000000000u);
 	if (a[0] && svc_copy_out(t, a[0], &s, 8))
 		return -EFAULT;
 	return s;
@@ -1441,6 +1327,19 @@ void svc_syscall_report(struct svc_vm *vm, FILE *f)
 		fprintf(f, "nubis: trace: %10llu  %s (%u)%s\n", (unsigned long long)n,
 			name ? name : "?", nr, served ? "" : "  unsupported: ENOSYS");
 	}
+	svc_fast_report(vm, f);
+}
+
+svc_sys_fn svc_sys_lookup(unsigned nr)
+{
+	if (nr >= 1024)
+		return NULL;
+	svc_sys_fn f = core_handler(nr);
+	if (!f)
+		f = svc_fs_handler(nr);
+	if (!f)
+		f = svc_net_handler(nr);
+	return f;
 }
 
 void svc_sys_dispatch(struct svc_thread *t)

@@ -23,6 +23,7 @@
 
 #include "../common/log.h"
 #include "svc_int.h"
+#include "vdso.h"
 
 #define MSR_FS_BASE 0xc0000100u
 #define MSR_GS_BASE 0xc0000101u
@@ -98,8 +99,24 @@ int svc_thread_block(struct svc_thread *t, unsigned seq, uint64_t deadline_ns)
 	return 0;
 }
 
+/* svc_wait_fds() for a call the exitless server makes for @t: one poll,
+ * never a wait (see exitless.c). */
+static int wait_fds_fast(struct svc_thread *t, struct pollfd *fds, unsigned n, int64_t timeout_ns)
+{
+	struct timespec zero = {0, 0};
+	int r = n ? ppoll(fds, n, &zero, NULL) : 0;
+	if (r < 0)
+		r = errno == EINTR ? 0 : -errno;
+	if (r != 0 || timeout_ns == 0)
+		return r;
+	t->fast_wouldblock = true;
+	return -EINTR;
+}
+
 int svc_wait_fds(struct svc_thread *t, struct pollfd *fds, unsigned n, int64_t timeout_ns)
 {
+	if (t->fast_call)
+		return wait_fds_fast(t, fds, n, timeout_ns);
 	struct pollfd small[17], *pf = small;
 	if (n > 16) {
 		pf = malloc((n + 1) * sizeof(*pf));
@@ -195,7 +212,8 @@ int svc_thread_set_segbase(struct svc_thread *t, int gs, uint64_t base)
 		t->gs_base = base;
 	else
 		t->fs_base = base;
-	return 0;
+	/* exitless: a GS base of its own takes the thread off the fast stub */
+	return gs ? svc_fast_vcpu(t) : 0;
 }
 
 void svc_vm_exit(struct svc_vm *vm, int status)
@@ -548,6 +566,13 @@ static void run_loop(struct svc_thread *t)
 				t->u.rflags = r->r11;
 				t->ctx = SVC_CTX_SYSCALL;
 				nr = (long)t->u.rax;
+				long fr;
+				if (svc_fast_exit(t, t->u.rax, &fr)) {
+					/* served by the exitless server; exit for a signal */
+					t->u.rax = (uint64_t)fr;
+					nr = -1;
+					break;
+				}
 				svc_sys_dispatch(t);
 				break;
 			}
@@ -630,6 +655,7 @@ static int cpu_get(struct svc_vm *vm, struct vcpu **out, bool *reused)
 	if (rc)
 		return rc == -EINVAL ? -EAGAIN : rc;
 	vm->ncpus++;
+	svc_vdso_vcpu_added(vm->vdso, *out); /* vdso helper: same TSC as vCPU 0? */
 	return 0;
 }
 
@@ -656,7 +682,7 @@ static int cpu_setup(struct svc_thread *t, const struct kvm_xsave *xs, bool reus
 		return rc;
 	if (xs && ioctl(t->cpu->fd, KVM_SET_XSAVE, xs) < 0)
 		return -errno;
-	return 0;
+	return svc_fast_vcpu(t);
 }
 
 static void thread_finish(struct svc_thread *t)
@@ -709,7 +735,9 @@ static void *thread_main(void *arg)
 		return NULL;
 	}
 	/* st belongs to the creator from here on */
+	svc_fast_attach(t, true);
 	run_loop(t);
+	svc_fast_attach(t, false);
 	tls_run = NULL;
 	if (!t->exited && !atomic_load(&vm->exiting))
 		t->exit_code = 0;
@@ -799,6 +827,9 @@ int svc_thread_start_main(struct svc_vm *vm, struct nb_error *err)
 		goto fail;
 	}
 	tsc_native(t->cpu);
+	rc = svc_fast_vcpu(t);
+	if (rc)
+		goto fail;
 	t->ctx = SVC_CTX_USER;
 	t->full_restore = true;
 	struct start st = {.t = t, .main = true};

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1200,10 +1201,137 @@ static int t_bench(int argc, char **argv)
 	return 0;
 }
 
+/* ---- exitless system calls (docs/SERVICE-VMS.md): a hostile guest ---- */
+#define FAST_CTRL  0x60000ul
+#define FAST_SLOTS 0x61000ul
+static atomic_int hostile_stop;
+
+static uint64_t xrand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Garbage into the slots of vCPUs no thread uses (8..63; a thread that
+ * scribbles over a live thread's slot only changes that thread's own calls,
+ * up to exit_group with a random status), the awake flag and the call
+ * bitmap, while making calls itself. */
+static void *hostile_writer(void *arg)
+{
+	uint64_t s = (uintptr_t)arg * 0x9e3779b97f4a7c15ull + 1;
+	volatile uint32_t *ctrl = (volatile uint32_t *)FAST_CTRL;
+	char junk[16];
+	while (!atomic_load(&hostile_stop)) {
+		for (int i = 8; i < 64; i++) {
+			volatile uint64_t *sl = (volatile uint64_t *)(FAST_SLOTS + 128ul * i);
+			uint64_t r = xrand(&s);
+			sl[1] = r % 4 ? r % 600 : r;		   /* nr, sometimes huge */
+			sl[2] = 50 + xrand(&s) % 100;		   /* a closed fd */
+			sl[3] = xrand(&s) % 2 ? (uintptr_t)junk : xrand(&s); /* buffer */
+			sl[4] = xrand(&s) % 3 ? 16 : xrand(&s);		      /* length */
+			for (int k = 5; k < 9; k++)
+				sl[k] = xrand(&s);
+			sl[8] = xrand(&s); /* result */
+			*(volatile uint32_t *)sl = (uint32_t)(xrand(&s) % 8); /* state */
+		}
+		ctrl[0] = (uint32_t)(xrand(&s) % 2);
+		for (int k = 16; k < 32; k++)
+			ctrl[k] = (uint32_t)xrand(&s);
+		CHECK(write(-1, junk, 1) == -1 && errno == EBADF);
+		syscall(SYS_getppid);
+	}
+	return NULL;
+}
+
+static int t_exitless_hostile(int argc, char **argv)
+{
+	int n = argc > 0 ? atoi(argv[0]) : 3000;
+	bool spin = argc > 1 && !strcmp(argv[1], "spin");
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++)
+		CHECK(pthread_create(&th[i], NULL, hostile_writer, (void *)(uintptr_t)(i + 1)) == 0);
+	int pfd[2];
+	CHECK(pipe(pfd) == 0);
+	for (int i = 0; i < n; i++) {
+		char b[8] = {0}, c[8] = {0};
+		memcpy(b, &i, sizeof(i));
+		CHECK(write(pfd[1], b, 8) == 8);
+		CHECK(read(pfd[0], c, 8) == 8);
+		CHECK(memcmp(b, c, 8) == 0);
+		CHECK(syscall(SYS_getppid) == 0);
+	}
+	say("calls=%d", n);
+	if (spin) {
+		say("ready=1");
+		for (;;)
+			; /* stopped from outside */
+	}
+	atomic_store(&hostile_stop, 1);
+	for (int i = 0; i < 3; i++)
+		CHECK(pthread_join(th[i], NULL) == 0);
+	say("ok=1");
+	return 0;
+}
+
+/* What the guest sees of the exitless control page (debugging aid). */
+static int t_exitless_peek(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	volatile uint32_t *ctrl = (volatile uint32_t *)FAST_CTRL;
+	for (int i = 0; i < 5; i++) {
+		say("awake=%u bitmap0=%#x bitmap1=%#x", ctrl[0], ctrl[16], ctrl[17]);
+		sleep_ms(1);
+	}
+	say("ok=1");
+	return 0;
+}
+
+/* SIGPIPE from a write to a closed pipe runs its handler before write()
+ * returns, as on Linux (on the fast path: the server answers DONE_EXIT). */
+static atomic_int pipe_hits;
+static void on_pipe(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&pipe_hits, 1);
+}
+
+static int t_sigpipe_now(int argc, char **argv)
+{
+	int n = argc > 0 ? atoi(argv[0]) : 300;
+	signal(SIGPIPE, on_pipe);
+	int p[2];
+	CHECK(pipe(p) == 0);
+	close(p[0]);
+	for (int i = 0; i < n; i++) {
+		CHECK(write(p[1], "x", 1) == -1 && errno == EPIPE);
+		CHECK(atomic_load(&pipe_hits) == i + 1);
+	}
+	say("sigpipe=%d", (int)atomic_load(&pipe_hits));
+	say("ok=1");
+	return 0;
+}
+
+/* A blocking read of stdin (a pipe nobody writes): stopped from outside. */
+static int t_block_read(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	char c;
+	say("ready=1");
+	ssize_t r = read(0, &c, 1);
+	say("read=%zd errno=%d", r, errno);
+	return 3;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
 } cmds[] = {
+    {"exitless-hostile", t_exitless_hostile},
+    {"block-read", t_block_read},
+    {"exitless-peek", t_exitless_peek},
+    {"sigpipe-now", t_sigpipe_now},
     {"threads", t_threads},
     {"mutex", t_mutex},
     {"futex-timeout", t_futex_timeout},

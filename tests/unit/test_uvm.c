@@ -135,6 +135,10 @@ static void check_layout(uint64_t mem)
 		} else if (a == UVM_EXC_STUBS) {
 			assert_false(perm & PTE_US);
 			assert_false(perm & PTE_RW);
+		} else if (a >= UVM_FAST_CTRL) {
+			/* exitless control page and slots: shared with ring 3 */
+			assert_true(perm & PTE_US);
+			assert_true(perm & PTE_RW);
 		} else {
 			assert_false(perm & PTE_US); /* tables, GDT, IDT, TSS, ring-0 stack */
 			assert_true(perm & PTE_RW);

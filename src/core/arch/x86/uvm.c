@@ -10,6 +10,7 @@
 #define PTE_RW 0x2ull
 #define PTE_US 0x4ull
 #define PTE_PS 0x80ull
+#define PTE_NX (1ull << 63)
 
 #define MSR_STAR	   0xc0000081u
 #define MSR_LSTAR	   0xc0000082u
@@ -71,6 +72,8 @@ int x86_uvm_build(uint8_t *sys, uint64_t mem_size)
 		uint64_t target = a;
 		if (a == UVM_SYSCALL_STUB)
 			f |= PTE_US;
+		else if (a >= UVM_FAST_CTRL)
+			f |= PTE_US | PTE_RW; /* exitless control page and slots */
 		else if (a == UVM_DOORBELL)
 			f |= PTE_US | PTE_RW, target = UVM_DOORBELL_GPA;
 		else if (a != UVM_EXC_STUBS)
@@ -131,6 +134,17 @@ int x86_uvm_build(uint8_t *sys, uint64_t mem_size)
 	static const uint8_t warm[] = {0x8a, 0x06, 0x48, 0x81, 0xc6, 0x00, 0x10, 0x00,
 				       0x00, 0x48, 0x39, 0xfe, 0x72, 0xf2, 0x0f, 0x05};
 	memcpy(sys + UVM_WARMUP, warm, sizeof(warm));
+	return 0;
+}
+
+int x86_uvm_map_user(uint8_t *sys, uint64_t gva, uint64_t len, int exec)
+{
+	uint64_t end;
+	if (gva % 0x1000 || !len || __builtin_add_overflow(gva, len, &end) || gva < UVM_SYS_END ||
+	    end > UVM_USER_BASE)
+		return -EINVAL;
+	for (uint64_t a = gva; a < end; a += 0x1000)
+		put64(sys + UVM_PT0 + 8 * (a >> 12), a | PTE_P | PTE_US | (exec ? 0 : PTE_NX));
 	return 0;
 }
 

@@ -20,6 +20,8 @@
  *   0x000000            not present (NULL guard)
  *   UVM_PML4 .. UVM_PD  page tables: 4 KiB pages below 2 MiB, 2 MiB pages above
  *   UVM_GDT, UVM_TSS, UVM_IDT, UVM_EXC_STUBS, UVM_SYSCALL_STUB, ring-0 stack
+ *   UVM_VVAR, UVM_VDSO  service VMs only: the clock page and the vDSO, user
+ *                       read-only (vDSO executable), see src/svc/vdso.h
  *   UVM_USER_BASE ..    the program's: ELF segments, heap, mappings, stack
  */
 #ifndef NUBIS_CORE_ARCH_X86_UVM_H
@@ -57,11 +59,22 @@
 #define UVM_STACKS    0x50000ull
 #define UVM_STACK_SZ  0x400ull
 #define UVM_MAX_VCPUS 64
-#define UVM_SYS_END   0x60000ull /* end of what x86_uvm_build writes */
-#define UVM_GDT_LIMIT (UVM_SEL_TSS + 16 * UVM_MAX_VCPUS - 1)
-#define UVM_USER_BASE 0x200000ull /* lowest address the program may use */
-#define UVM_PAGE_2M   0x200000ull
-#define UVM_MAX_MEM   (UVM_MAX_GIB << 30)
+/* Exitless system calls (service VMs, src/svc/exitless.h): a control page
+ * and UVM_MAX_VCPUS request slots of 128 bytes, user-accessible; the fast
+ * stub lives in the SYSCALL stub page (written by the service-VM monitor). */
+#define UVM_FAST_CTRL  0x60000ull
+#define UVM_FAST_SLOTS 0x61000ull
+#define UVM_FAST_STUB  (UVM_SYSCALL_STUB + 0x100)
+#define UVM_SYS_END    0x63000ull /* end of what x86_uvm_build writes */
+#define UVM_GDT_LIMIT  (UVM_SEL_TSS + 16 * UVM_MAX_VCPUS - 1)
+#define UVM_USER_BASE  0x200000ull /* lowest address the program may use */
+/* vDSO (service VMs): the clock page, then up to UVM_VDSO_MAX bytes of vDSO
+ * image, both below UVM_USER_BASE. */
+#define UVM_VVAR     0x1e0000ull
+#define UVM_VDSO     (UVM_VVAR + 0x1000ull)
+#define UVM_VDSO_MAX (UVM_USER_BASE - UVM_VDSO)
+#define UVM_PAGE_2M  0x200000ull
+#define UVM_MAX_MEM  (UVM_MAX_GIB << 30)
 
 #define UVM_SEL_KCODE 0x08
 #define UVM_SEL_KDATA 0x10
@@ -76,6 +89,12 @@
  * into @sys, a host buffer that backs guest-physical [0, UVM_SYS_END).
  * @mem_size must be a multiple of 2 MiB in [4 MiB, UVM_MAX_MEM]. Returns 0 or -EINVAL. */
 int x86_uvm_build(uint8_t *sys, uint64_t mem_size);
+
+/* Make the 4 KiB pages of [@gva, @gva + @len) in [UVM_SYS_END, UVM_USER_BASE)
+ * present and user-readable in the tables x86_uvm_build() wrote to @sys,
+ * identity-mapped, read-only, executable only if @exec. Returns 0 or -EINVAL
+ * (range outside that area). (vdso helper) */
+int x86_uvm_map_user(uint8_t *sys, uint64_t gva, uint64_t len, int exec);
 
 /* Ring-0 stack top of vCPU @id (< UVM_MAX_VCPUS). */
 static inline uint64_t x86_uvm_stack0_top(int id)
