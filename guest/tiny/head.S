@@ -115,6 +115,10 @@ startup_64:
 	.globl	tiny_pgtable
 tiny_pgtable:
 	.skip	6 * 4096
+	/* a spare page directory: tiny.c maps RAM above 4 GiB with it */
+	.globl	tiny_spare_pd
+tiny_spare_pd:
+	.skip	4096
 	.balign	16
 	.globl	tiny_stack_end
 boot_stack:

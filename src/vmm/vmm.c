@@ -80,6 +80,7 @@ struct machine {
 	size_t out_len;
 	atomic_int status; /* -1 while running */
 	struct nb_ratelimit unclaimed;
+	unsigned long unclaimed_n, unclaimed_logged; /* this boot's accesses nothing claims */
 	/* pause: vCPU threads park at their next exit until resumed */
 	pthread_mutex_t pause_mu;
 	pthread_cond_t pause_cv;
@@ -387,6 +388,16 @@ static void on_alarm(int sig)
 		r->immediate_exit = 1;
 }
 
+/* Count an access nothing claims; true if it may be logged (rate limit). Under m->lock. */
+static bool unclaimed_log_ok(struct machine *m)
+{
+	m->unclaimed_n++;
+	if (!nb_ratelimit_ok(&m->unclaimed))
+		return false;
+	m->unclaimed_logged++;
+	return true;
+}
+
 static void handle_io(struct machine *m, struct vcpu *c)
 {
 	struct kvm_run *run = c->run;
@@ -395,10 +406,11 @@ static void handle_io(struct machine *m, struct vcpu *c)
 	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
 		int rc = bus_access(&m->pio, run->io.port, run->io.direction == KVM_EXIT_IO_OUT,
 				    data, run->io.size);
-		if (rc == -ENOENT && nb_ratelimit_ok(&m->unclaimed))
+		if (rc == -ENOENT && unclaimed_log_ok(m)) {
 			nb_log(NB_LOG_WARN, "guest %s unclaimed port %#x (size %u), ignored",
 			       run->io.direction == KVM_EXIT_IO_OUT ? "wrote" : "read",
 			       run->io.port, run->io.size);
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -409,10 +421,11 @@ static void handle_mmio(struct machine *m, struct vcpu *c)
 	pthread_mutex_lock(&m->lock);
 	int rc = bus_access(&m->mmio, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
 			    run->mmio.len);
-	if (rc == -ENOENT && nb_ratelimit_ok(&m->unclaimed))
+	if (rc == -ENOENT && unclaimed_log_ok(m)) {
 		nb_log(NB_LOG_WARN, "guest %s unmapped address %#llx (size %u), ignored",
 		       run->mmio.is_write ? "wrote" : "read",
 		       (unsigned long long)run->mmio.phys_addr, run->mmio.len);
+	}
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -799,8 +812,15 @@ static int ram_map(struct machine *m, const struct vmm_config *cfg, struct nb_er
 					    (unsigned long long)(m->mem_size >> 20),
 					    strerror(errno));
 		}
+		/* keep the 2 MiB-aligned part: unmap the slack before and after it */
 		uintptr_t at = ((uintptr_t)m->map + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1);
-		m->mem = (uint8_t *)at;
+		size_t head = at - (uintptr_t)m->map, tail = HUGE_2M - head;
+		if (head)
+			munmap(m->map, head);
+		if (tail)
+			munmap((uint8_t *)at + m->mem_size, tail);
+		m->map = m->mem = (uint8_t *)at;
+		m->map_len = m->mem_size;
 		if (cfg->hugepages == VMM_HUGE_THP && madvise(m->mem, m->mem_size, MADV_HUGEPAGE))
 			return nb_error_set(err, NB_ERESOURCE,
 					    "--hugepages=thp: madvise(MADV_HUGEPAGE): %s "
@@ -905,6 +925,12 @@ static int machine_boot(struct machine *m, const struct vmm_config *cfg, struct 
 		status = run_vcpus(m);
 	pthread_rwlock_wrlock(&m->life);
 	m->live = false;
+	if (m->unclaimed_n > m->unclaimed_logged)
+		nb_log(NB_LOG_WARN,
+		       "guest accessed unclaimed ports or unmapped addresses %lu times (%lu "
+		       "not shown: rate limit)",
+		       m->unclaimed_n, m->unclaimed_n - m->unclaimed_logged);
+	m->unclaimed_n = m->unclaimed_logged = 0;
 	machine_teardown(m);
 	pthread_rwlock_unlock(&m->life);
 	return status;
