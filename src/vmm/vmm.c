@@ -872,6 +872,10 @@ static int machine_build(struct machine *m, const struct vmm_config *cfg, struct
 	int rc = vm_create(&m->kvm, &m->vm);
 	if (rc)
 		return nb_error_set(err, NB_EKVM, "KVM_CREATE_VM: %s", strerror(-rc));
+	/* RAM first: a memory slot added after the in-kernel irqchip exists costs ~5 ms on
+	 * kvm_pvm (measured: 0.2 ms before it), most of the time to the first serial line */
+	if (ram_map(m, cfg, err) < 0)
+		return -1;
 	/* Intel VT-x needs a TSS and identity-map page for its real-mode emulation;
 	 * put them just below the 4 GiB boundary (in the PCI hole, not RAM). */
 	if (ioctl(m->vm->fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0 && m->kvm.flavour == KVMHOST_VMX)
@@ -886,8 +890,6 @@ static int machine_build(struct machine *m, const struct vmm_config *cfg, struct
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (ioctl(m->vm->fd, KVM_CREATE_PIT2, &pit) < 0)
 		return nb_error_set(err, NB_EKVM, "KVM_CREATE_PIT2: %s", strerror(errno));
-	if (ram_map(m, cfg, err) < 0)
-		return -1;
 	for (unsigned i = 0; i < cfg->cpus; i++) {
 		uint32_t refused = 0;
 		if ((rc = vcpu_create(m->vm, (int)i, &m->cpu[i])) ||
