@@ -702,6 +702,8 @@ static int run_vcpus(struct machine *m)
 	static_assert(VMM_MAX_CPUS <= 254, "xAPIC ids");
 	struct termios saved;
 	int restore_tty = 0;
+	m->input_started = false;
+	m->stop_pipe[0] = m->stop_pipe[1] = -1;
 	if (m->input_fd >= 0 && pipe2(m->stop_pipe, O_CLOEXEC) == 0) {
 		if (isatty(m->input_fd) && tcgetattr(m->input_fd, &saved) == 0) {
 			struct termios raw = saved;
