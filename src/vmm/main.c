@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "../common/parse.h"
+#include "pvm.h"
 #include "vmm.h"
 
 /* --config FILE: the same settings as JSON, e.g.
@@ -106,7 +107,10 @@ static void usage(FILE *out)
 		"on 0x3f8, ACPI poweroff through PM1. Exit status: 0 poweroff, 1 bad usage or\n"
 		"input, 2 guest reset, 3 triple fault, 4 KVM error, 5 timeout, 6 Ctrl-A x,\n"
 		"7 killed through the control API (--api-sock PATH: see docs/VMM-API.md).\n"
-		"With --console stdio, stdin feeds the serial port (raw mode on a terminal).\n");
+		"With --console stdio, stdin feeds the serial port (raw mode on a terminal).\n"
+		"--pvm-compat auto|on|off: the kvm_pvm compatibility mode for stock Linux\n"
+		"kernels (default auto: on when guest kernel mode is emulated; see\n"
+		"docs/LINUX-VMS.md).\n");
 }
 
 int main(int argc, char **argv)
@@ -122,6 +126,7 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {"config", required_argument, NULL, 'f'},
 	    {"api-sock", required_argument, NULL, 'a'},
+	    {"pvm-compat", required_argument, NULL, 'P'},
 	    {0},
 	};
 	struct vmm_config cfg = {
@@ -169,6 +174,17 @@ int main(int argc, char **argv)
 		case 'a':
 			cfg.api_sock = optarg;
 			break;
+		case 'P': { /* pvm compatibility mode (pvm.h, docs/LINUX-VMS.md) */
+			enum pvm_mode pm;
+			if (pvm_mode_parse(optarg, &pm)) {
+				fprintf(stderr,
+					"nubis-vmm: --pvm-compat %s: need auto, on or off\n",
+					optarg);
+				return VMM_STATUS_USAGE;
+			}
+			cfg.pvm_compat = (int)pm;
+			break;
+		}
 		case 'f':
 			if (config) {
 				json_decref(config);

@@ -35,6 +35,7 @@ struct vmm_config {
 	int input_fd;	      /* serial input (raw mode on a terminal); -1: none */
 	uint64_t timeout_ns;  /* 0: none */
 	const char *api_sock; /* control API socket path; NULL: none */
+	int pvm_compat;	      /* enum pvm_mode (pvm.h): PVM_AUTO (0), PVM_ON, PVM_OFF */
 };
 
 /* Boot and run the VM until it powers off, resets, crashes or times out.
