@@ -63,6 +63,16 @@ static int load_config(const char *path, struct vmm_config *cfg, const char **co
 				return -1;
 			}
 			cfg->api_sock = json_is_string(v) ? json_string_value(v) : NULL;
+		} else if (!strcmp(key, "pvm_compat")) { /* pvm.h: "auto", "on", "off" */
+			enum pvm_mode pm;
+			if (!json_is_string(v) || pvm_mode_parse(json_string_value(v), &pm)) {
+				fprintf(stderr,
+					"nubis-vmm: --config %s: \"pvm_compat\" must be \"auto\", "
+					"\"on\" or \"off\"\n",
+					path);
+				return -1;
+			}
+			cfg->pvm_compat = (int)pm;
 		} else if (!strcmp(key, "cpus")) {
 			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 			    json_integer_value(v) > 254) {

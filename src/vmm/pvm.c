@@ -72,14 +72,14 @@ void pvm_report(const struct pvm_cpu *pc, unsigned n)
 		fprintf(stderr,
 			"nubis-vmm: pvm: vCPU %u: syscalls %llu, page faults %llu, int3 %llu, "
 			"fwait %llu, ldmxcsr %llu, stmxcsr %llu, clac/stac %llu, breakpoint "
-			"placed %llu times\n",
+			"placed %llu times, retried %llu\n",
 			i, (unsigned long long)s->syscalls, (unsigned long long)s->faults,
 			(unsigned long long)s->emulated[PVM_OP_INT3],
 			(unsigned long long)s->emulated[PVM_OP_FWAIT],
 			(unsigned long long)s->emulated[PVM_OP_LDMXCSR],
 			(unsigned long long)s->emulated[PVM_OP_STMXCSR],
 			(unsigned long long)(s->emulated[PVM_OP_CLAC] + s->emulated[PVM_OP_STAC]),
-			(unsigned long long)s->bp_arms);
+			(unsigned long long)s->bp_arms, (unsigned long long)s->retries);
 	}
 }
 
@@ -504,7 +504,15 @@ int pvm_handle_internal(struct pvm_cpu *pc, char *why, size_t why_len)
 			 (unsigned long long)r.rip);
 		return -1;
 	}
-	if (pvm_decode(code, n, &in)) {
+	if (pvm_decode(code, n, &in) && pc->retry_rip != r.rip) {
+		/* Not one of ours. The bytes may have changed since the emulator read them:
+		 * another vCPU live-patching kernel text (text_poke_bp: int3, then the new
+		 * instruction) is the usual case. Run it again once. */
+		pc->retry_rip = r.rip;
+		pc->st.retries++;
+		return 0;
+	}
+	if (pc->retry_rip == r.rip && pvm_decode(code, n, &in)) {
 		char hex[48] = "";
 		for (size_t k = 0; k < n && k < 15; k++)
 			snprintf(hex + 3 * k, sizeof(hex) - 3 * k, "%02x ", code[k]);
@@ -512,6 +520,7 @@ int pvm_handle_internal(struct pvm_cpu *pc, char *why, size_t why_len)
 			 (unsigned long long)r.rip, hex);
 		return -1;
 	}
+	pc->retry_rip = 0;
 	uint64_t next = r.rip + in.len;
 	int rc = 0;
 	switch (in.op) {

@@ -119,6 +119,7 @@ struct pvm_stats {
 	uint64_t syscalls;		   /* user syscalls re-entered in kernel mode */
 	uint64_t faults;		   /* other page faults stepped past */
 	uint64_t bp_arms;		   /* times the breakpoint was (re)placed */
+	uint64_t retries; /* failures at an instruction not ours, run again (text patching) */
 };
 
 struct pvm_cpu {
@@ -127,7 +128,7 @@ struct pvm_cpu {
 	uint64_t bp_addr;    /* where the hardware breakpoint is, 0 none */
 	uint64_t idt_base;   /* IDT base when bp_addr was taken */
 	uint64_t next_check; /* monotonic ns of the next IDT check */
-	bool stepping;	     /* single-stepping past the handler (bp off) */
+	uint64_t retry_rip;  /* an unknown instruction here was run again once */
 	bool warned_rcx;     /* logged a syscall entry whose RCX did not follow a syscall */
 	struct pvm_stats st;
 };
