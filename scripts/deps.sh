@@ -12,6 +12,8 @@ packages=(
     build-essential meson ninja-build pkg-config musl-tools
     libjansson-dev libmicrohttpd-dev libcmocka-dev libseccomp-dev
     python3 python3-pytest dpkg-dev curl clang-format
+    # pvm (issue 4): payload decompressors for decompressor-less kernel loading
+    liblzma-dev libzstd-dev liblz4-dev zlib1g-dev
 )
 
 for arg in "$@"; do

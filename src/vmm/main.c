@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "../common/parse.h"
+#include "pvm.h"
 #include "vmm.h"
 
 /* vmmem: --hugepages / "hugepages" value: "hugetlb" (also no value / true), "thp", "off"
@@ -90,6 +91,16 @@ static int load_config(const char *path, struct vmm_config *cfg, const char **co
 				return -1;
 			}
 			cfg->api_sock = json_is_string(v) ? json_string_value(v) : NULL;
+		} else if (!strcmp(key, "pvm_compat")) { /* pvm.h: "auto", "on", "off" */
+			enum pvm_mode pm;
+			if (!json_is_string(v) || pvm_mode_parse(json_string_value(v), &pm)) {
+				fprintf(stderr,
+					"nubis-vmm: --config %s: \"pvm_compat\" must be \"auto\", "
+					"\"on\" or \"off\"\n",
+					path);
+				return -1;
+			}
+			cfg->pvm_compat = (int)pm;
 		} else if (!strcmp(key, "cpus")) {
 			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 			    json_integer_value(v) > 254) {
@@ -164,7 +175,7 @@ static void usage(FILE *out)
 	    "usage: nubis-vmm --kernel BZIMAGE|VMLINUX [--initrd PATH] [--cmdline STR] [--cpus N]\n"
 	    "                 [--memory SIZE] [--console stdio|file:PATH|none] [--timeout D]\n"
 	    "                 [--hugepages[=hugetlb|thp|off]] [--on-reset exit|restart]\n"
-	    "                 [--max-restarts N]\n"
+	    "                 [--max-restarts N] [--pvm-compat auto|on|off]\n"
 	    "       nubis-vmm --config FILE.json [OPTIONS]  (the same keys as JSON; options\n"
 	    "                 after it override)\n\n"
 	    "Boot a bzImage (64-bit boot protocol) or a vmlinux ELF with a PVH note (PVH\n"
@@ -176,7 +187,10 @@ static void usage(FILE *out)
 	    "--memory up to 64G: RAM below 3 GiB, the rest from 4 GiB, mapped lazily.\n"
 	    "--hugepages: 2 MiB hugetlb pages (an error if HugePages_Free is short);\n"
 	    "=thp: transparent huge pages (madvise). --on-reset restart: a guest reset\n"
-	    "boots it again, at most --max-restarts times (default 10), then status 2.\n");
+	    "boots it again, at most --max-restarts times (default 10), then status 2.\n"
+	    "--pvm-compat auto|on|off: the kvm_pvm compatibility mode for stock Linux\n"
+	    "kernels (default auto: on when guest kernel mode is emulated; see\n"
+	    "docs/LINUX-VMS.md).\n");
 }
 
 int main(int argc, char **argv)
@@ -195,6 +209,7 @@ int main(int argc, char **argv)
 	    {"hugepages", optional_argument, NULL, 'H'}, /* vmmem */
 	    {"on-reset", required_argument, NULL, 'R'},
 	    {"max-restarts", required_argument, NULL, 'M'},
+	    {"pvm-compat", required_argument, NULL, 'P'},
 	    {0},
 	};
 	struct vmm_config cfg = {.cpus = 1,
@@ -268,6 +283,17 @@ int main(int argc, char **argv)
 			}
 			cfg.max_restarts = (unsigned)v;
 			break;
+		case 'P': { /* pvm compatibility mode (pvm.h, docs/LINUX-VMS.md) */
+			enum pvm_mode pm;
+			if (pvm_mode_parse(optarg, &pm)) {
+				fprintf(stderr,
+					"nubis-vmm: --pvm-compat %s: need auto, on or off\n",
+					optarg);
+				return VMM_STATUS_USAGE;
+			}
+			cfg.pvm_compat = (int)pm;
+			break;
+		}
 		case 'f':
 			if (config) {
 				json_decref(config);

@@ -22,6 +22,7 @@
 #include "../boot/bootparams.h"
 #include "../boot/bzimage.h"
 #include "../boot/e820.h"
+#include "../boot/payload.h"
 #include "../boot/pvh.h"
 #include "../boot/vmlinux.h"
 #include "../common/log.h"
@@ -35,6 +36,7 @@
 #include "../devices/legacy/reset.h"
 #include "../devices/legacy/serial.h"
 #include "api.h"
+#include "pvm.h"
 #include <jansson.h>
 
 /* Guest-physical placement (all below 1 MiB except the kernel and initrd). */
@@ -90,6 +92,9 @@ struct machine {
 	int input_fd, stop_pipe[2];
 	pthread_t input_thread;
 	bool input_started;
+	/* pvm compatibility mode (pvm.h): on when pvm_active */
+	bool pvm_active;
+	struct pvm_cpu pvm[VMM_MAX_CPUS];
 };
 
 static void console_flush(struct machine *m)
@@ -319,11 +324,23 @@ static int load_bzimage(struct machine *m, const struct vmm_config *cfg, const u
 	if (bzimage_parse(img, len, &bz, &perr) < 0)
 		return nb_error_set(err, perr.code, "kernel %s: not a usable bzImage: %s",
 				    cfg->kernel, perr.msg);
-	if (bzimage_load(&bz, img, len, mem, bz.load_addr, err) < 0)
-		return -1;
-	*entry = bz.load_addr + bz.entry64_offset;
-	if (bootparams_cmdline_place(mem, CMDLINE, cfg->cmdline ? cfg->cmdline : "",
-				     bz.cmdline_size, err) < 0)
+	/* pvm: a kernel with a payload (Linux; not our tiny guest) gets the compat options */
+	bool pvm_linux = m->pvm_active && bz.payload_fmt != BZIMAGE_PAYLOAD_NONE;
+	if (pvm_linux) {
+		/* pvm: skip the decompressor, load the payload's vmlinux (pvm.h) */
+		uint64_t kend;
+		if (payload_load(&bz, img, len, mem, entry, &kend, err) < 0)
+			return -1;
+	} else {
+		if (bzimage_load(&bz, img, len, mem, bz.load_addr, err) < 0)
+			return -1;
+		*entry = bz.load_addr + bz.entry64_offset;
+	}
+	char *cmdline = pvm_cmdline_join(pvm_linux, cfg->cmdline);
+	int crc = cmdline ? bootparams_cmdline_place(mem, CMDLINE, cmdline, bz.cmdline_size, err)
+			  : nb_error_set(err, NB_ERESOURCE, "out of memory (command line)");
+	free(cmdline);
+	if (crc < 0)
 		return -1;
 	gpa_t rd_gpa;
 	size_t rdlen;
@@ -453,6 +470,19 @@ static void vcpu_fail(struct machine *m, struct vcpu *c, int status, const char 
 	machine_stop(m, status);
 }
 
+/* vcpu_fail with a finished message (pvm handlers) */
+static void vcpu_fail_why(struct machine *m, struct vcpu *c, const char *why)
+{
+	pthread_mutex_lock(&m->lock);
+	if (atomic_load(&m->status) < 0) {
+		if (m->err)
+			nb_error_set(m->err, NB_EKVM, "%s", why);
+		dump_regs(c, why);
+	}
+	pthread_mutex_unlock(&m->lock);
+	machine_stop(m, VMM_STATUS_INTERNAL);
+}
+
 /* Park while a pause is requested (and the machine runs). */
 static void vcpu_park(struct machine *m)
 {
@@ -487,6 +517,8 @@ static void vcpu_loop(struct machine *m, struct vcpu *c)
 				  (unsigned long long)errno);
 			break;
 		}
+		if (m->pvm_active)
+			pvm_check_idt(&m->pvm[c->id], nb_now_ns());
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
 			handle_io(m, c);
@@ -505,9 +537,24 @@ static void vcpu_loop(struct machine *m, struct vcpu *c)
 			vcpu_fail(m, c, VMM_STATUS_CRASH, "guest triple fault (shutdown)%llu", 0);
 			break;
 		case KVM_EXIT_INTERNAL_ERROR:
+			if (m->pvm_active) {
+				char why[256];
+				if (pvm_handle_internal(&m->pvm[c->id], why, sizeof(why)) == 0)
+					break;
+				vcpu_fail_why(m, c, why);
+				break;
+			}
 			vcpu_fail(m, c, VMM_STATUS_INTERNAL, "KVM internal error (suberror %llu)",
 				  run->internal.suberror);
 			break;
+		case KVM_EXIT_DEBUG: {
+			char why[256] = "unexpected debug exit";
+			if (m->pvm_active &&
+			    pvm_handle_debug(&m->pvm[c->id], why, sizeof(why)) == 0)
+				break;
+			vcpu_fail_why(m, c, why);
+			break;
+		}
 		case KVM_EXIT_FAIL_ENTRY:
 			vcpu_fail(
 			    m, c, VMM_STATUS_INTERNAL, "VM entry failed (reason %#llx)",
@@ -902,6 +949,7 @@ static int machine_build(struct machine *m, const struct vmm_config *cfg, struct
 			nb_log(NB_LOG_DEBUG, "KVM refused boot MSR %#x (left at its reset value)",
 			       refused);
 		m->ncpus = i + 1;
+		pvm_cpu_init(&m->pvm[i], m->cpu[i], &m->vm->mem);
 	}
 	if (make_devices(m, &acfg, err) < 0 || load_guest(m, cfg, &acfg, err) < 0)
 		return -1;
@@ -925,8 +973,11 @@ static int machine_boot(struct machine *m, const struct vmm_config *cfg, struct 
 			machine_stop(m, VMM_STATUS_KILLED);
 	}
 	pthread_rwlock_unlock(&m->life);
-	if (built)
+	if (built) {
 		status = run_vcpus(m);
+		if (m->pvm_active)
+			pvm_report(m->pvm, m->ncpus);
+	}
 	pthread_rwlock_wrlock(&m->life);
 	m->live = false;
 	if (m->unclaimed_n > m->unclaimed_logged)
@@ -983,6 +1034,7 @@ int vmm_run(const struct vmm_config *cfg, struct nb_error *err)
 			     m.kvm.max_vcpus);
 		goto out;
 	}
+	m.pvm_active = pvm_mode_active((enum pvm_mode)cfg->pvm_compat, m.kvm.flavour);
 	if (cfg->timeout_ns)
 		m.deadline_ns = nb_now_ns() + cfg->timeout_ns;
 	if (cfg->api_sock && vmm_api_start(cfg->api_sock, &api_ops, &m, &api, err) < 0)

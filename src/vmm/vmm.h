@@ -59,6 +59,7 @@ struct vmm_config {
 	int hugepages;	       /* enum vmm_hugepages */
 	int on_reset;	       /* enum vmm_on_reset */
 	unsigned max_restarts; /* with VMM_RESET_RESTART: boots after the first, at most */
+	int pvm_compat;	       /* enum pvm_mode (pvm.h): PVM_AUTO (0), PVM_ON, PVM_OFF */
 };
 
 /* Boot and run the VM until it powers off, resets, crashes or times out.
