@@ -7,6 +7,8 @@
  *   - mounts proc, sys and devtmpfs;
  *   - loads the modules listed in /etc/nubis/modules (one path a line, dependencies
  *     first) with finit_module(); a module that fails prints one line and is skipped;
+ *     then prints "NUBIS-MODULES uptime=<s> loaded=N failed=M" (nubis.modules=0 on the
+ *     command line: no modules);
  *   - runs the command in the kernel command-line word nubis.run=...:
  *       nubis.run=/bin/cat,/proc/cpuinfo       words separated by commas
  *       "nubis.run=/bin/echo hello world"      a quoted word: separated by spaces
@@ -62,22 +64,48 @@ static size_t read_small(const char *path, char *buf, size_t cap)
 	return got;
 }
 
+static void print_uptime(const char *tag, const char *extra)
+{
+	char up[64];
+	if (read_small("/proc/uptime", up, sizeof(up))) {
+		up[strcspn(up, " \n")] = 0;
+		printf("%s uptime=%s%s\n", tag, up, extra);
+	}
+}
+
 static void load_modules(void)
 {
 	static char list[16384];
+	char summary[64];
+	int loaded = 0, failed = 0;
 	if (!read_small("/etc/nubis/modules", list, sizeof(list)))
 		return;
 	for (char *save = NULL, *path = strtok_r(list, "\n", &save); path;
 	     path = strtok_r(NULL, "\n", &save)) {
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || syscall(SYS_finit_module, fd, "", 0) != 0) {
-			if (errno != EEXIST)
+			if (errno != EEXIST) {
 				printf("nubis-init: module %s: %s (skipped)\n", path,
 				       strerror(errno));
+				failed++;
+			}
+		} else {
+			loaded++;
 		}
 		if (fd >= 0)
 			close(fd);
 	}
+	snprintf(summary, sizeof(summary), " loaded=%d failed=%d", loaded, failed);
+	print_uptime("NUBIS-MODULES", summary);
+}
+
+/* nubis.modules=0 on the kernel command line: load no modules. */
+static int modules_wanted(const char *cmdline)
+{
+	for (const char *p = strstr(cmdline, "nubis.modules="); p; p = strstr(p + 1, "nubis.modules="))
+		if ((p == cmdline || p[-1] == ' ') && p[14] == '0')
+			return 0;
+	return 1;
 }
 
 /* Split the value of nubis.run= (in place) into argv. Returns argc, 0 if absent. */
@@ -119,26 +147,22 @@ static int parse_run(char *cmdline, char **argv)
 
 int main(void)
 {
-	char up[64];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	mkdir("/proc", 0755);
 	mkdir("/sys", 0755);
 	mkdir("/dev", 0755);
 	if (mount("proc", "/proc", "proc", 0, NULL) < 0 && errno != EBUSY)
 		fail("mount-proc");
-	if (read_small("/proc/uptime", up, sizeof(up))) {
-		up[strcspn(up, " \n")] = 0;
-		printf("NUBIS-INIT uptime=%s\n", up);
-	}
+	print_uptime("NUBIS-INIT", "");
 	if (mount("sysfs", "/sys", "sysfs", 0, NULL) < 0 && errno != EBUSY)
 		fail("mount-sys");
 	if (mount("devtmpfs", "/dev", "devtmpfs", 0, NULL) < 0 && errno != EBUSY)
 		fail("mount-dev");
-	load_modules();
-
 	static char cmdline[CMDLINE_MAX];
 	char *argv[MAX_ARGS + 1];
 	read_small("/proc/cmdline", cmdline, sizeof(cmdline));
+	if (modules_wanted(cmdline))
+		load_modules();
 	if (!parse_run(cmdline, argv)) {
 		argv[0] = "/bin/sh";
 		argv[1] = NULL;

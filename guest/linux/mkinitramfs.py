@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: MIT
 """Write the nubis initramfs: an uncompressed newc cpio archive.
 
-usage: mkinitramfs.py OUT INIT BUSYBOX MODDIR MODULE...
+usage: mkinitramfs.py [--applets a,b,...] [--strip-module-signatures]
+                      OUT INIT BUSYBOX MODDIR MODULE...
 
 OUT      the archive to write
 INIT     our init (static), stored as /init
-BUSYBOX  busybox (static), stored as /bin/busybox with /bin/sh and the applets
-         it lists (busybox --list) as symlinks
+BUSYBOX  busybox (static), stored as /bin/busybox with symlinks for the applets
+         it lists (busybox --list), or only those of --applets that it has (each file
+         costs the kernel time to unpack: at emulation speed on kvm_pvm, a lot)
 MODDIR   the kernel's lib/modules/<version> from the unpacked package
 MODULE   module names (e.g. virtio_blk); their dependencies (from each .ko's
          .modinfo "depends=") are added first. They are stored under /lib/modules
@@ -53,6 +55,25 @@ def ko_bytes(path):
     return data
 
 
+SIG_MAGIC = b"~Module signature appended~\n"
+
+
+def strip_signature(data):
+    """Drop the appended module signature. The kernel then loads the module without
+    verifying it (module.sig_enforce is off in Debian's kernel; it taints the kernel
+    "module verification failed") — verifying is a SHA-256 of the whole module plus an
+    RSA operation, seconds per module at emulation speed on kvm_pvm."""
+    if not data.endswith(SIG_MAGIC) or len(data) < len(SIG_MAGIC) + 12:
+        return data
+    info = data[-len(SIG_MAGIC) - 12:-len(SIG_MAGIC)]
+    signer_len, key_id_len = info[3], info[4]
+    sig_len = int.from_bytes(info[8:12], "big")
+    total = len(SIG_MAGIC) + 12 + signer_len + key_id_len + sig_len
+    if total > len(data):
+        sys.exit("module signature longer than the module")
+    return data[:-total]
+
+
 def modinfo_depends(data):
     i = data.find(b"depends=")
     while i > 0 and data[i - 1] != 0:
@@ -64,9 +85,20 @@ def modinfo_depends(data):
 
 
 def main():
-    if len(sys.argv) < 5:
+    args = sys.argv[1:]
+    only, strip_sigs = None, False
+    while args and args[0].startswith("--"):
+        if args[0] == "--applets" and len(args) >= 2:
+            only = set(a for a in args[1].split(",") if a)
+            args = args[2:]
+        elif args[0] == "--strip-module-signatures":
+            strip_sigs = True
+            args = args[1:]
+        else:
+            sys.exit(__doc__)
+    if len(args) < 4:
         sys.exit(__doc__)
-    out, init, busybox, moddir, wanted = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+    out, init, busybox, moddir, wanted = args[0], args[1], args[2], args[3], args[4:]
     index = {}
     for root, _, files in os.walk(os.path.join(moddir, "kernel")):
         for fn in files:
@@ -75,7 +107,7 @@ def main():
                 index[name.replace("-", "_")] = os.path.join(root, fn)
     order, seen = [], set()
 
-    def visit(name, chain):
+    def visit(name, chain):  # noqa: C901 (dependencies first)
         key = name.replace("-", "_")
         if key in seen:
             return
@@ -84,6 +116,8 @@ def main():
         if key not in index:
             sys.exit("module %s: not in %s" % (name, moddir))
         data = ko_bytes(index[key])
+        if strip_sigs:
+            data = strip_signature(data)
         for dep in modinfo_depends(data):
             visit(dep, chain + [key])
         seen.add(key)
@@ -93,6 +127,8 @@ def main():
         visit(name, [])
     applets = subprocess.run([busybox, "--list"], check=True, capture_output=True,
                              text=True).stdout.split()
+    if only is not None:
+        applets = [a for a in applets if a in only]
     tmp = out + ".tmp"
     with open(tmp, "wb") as f:
         c = Cpio(f)

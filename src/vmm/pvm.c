@@ -363,6 +363,7 @@ void pvm_cpu_init(struct pvm_cpu *pc, struct vcpu *c, const struct gmem *mem)
 	memset(pc, 0, sizeof(*pc));
 	pc->c = c;
 	pc->mem = mem;
+	pc->trace = getenv("NUBIS_PVM_TRACE") != NULL;
 }
 
 static void paging_of(const struct kvm_sregs *s, struct pvm_paging *pg)
@@ -402,8 +403,23 @@ static bool steppable(const struct gmem *mem, const struct pvm_paging *pg, uint6
 	       in->op == PVM_OP_CLD;
 }
 
+/* NUBIS_PVM_TRACE=1: every second, one line per vCPU with its RIP (where a slow guest
+ * spends its time; the guest's System.map names the function). */
+static void trace_rip(struct pvm_cpu *pc, uint64_t now_ns)
+{
+	struct kvm_regs r;
+	pc->next_trace = now_ns + 1000000000ull;
+	if (ioctl(pc->c->fd, KVM_GET_REGS, &r) == 0)
+		fprintf(stderr,
+			"nubis-vmm: pvm trace: vCPU %d rip %#llx syscalls %llu faults %llu\n",
+			pc->c->id, (unsigned long long)r.rip, (unsigned long long)pc->st.syscalls,
+			(unsigned long long)pc->st.faults);
+}
+
 void pvm_check_idt(struct pvm_cpu *pc, uint64_t now_ns)
 {
+	if (pc->trace && now_ns >= pc->next_trace)
+		trace_rip(pc, now_ns);
 	if (now_ns < pc->next_check)
 		return;
 	pc->next_check = now_ns + IDT_CHECK_NS;

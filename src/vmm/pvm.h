@@ -129,7 +129,9 @@ struct pvm_cpu {
 	uint64_t idt_base;   /* IDT base when bp_addr was taken */
 	uint64_t next_check; /* monotonic ns of the next IDT check */
 	uint64_t retry_rip;  /* an unknown instruction here was run again once */
-	bool warned_rcx;     /* logged a syscall entry whose RCX did not follow a syscall */
+	bool trace;	     /* NUBIS_PVM_TRACE: print the RIP every second */
+	uint64_t next_trace;
+	bool warned_rcx; /* logged a syscall entry whose RCX did not follow a syscall */
 	struct pvm_stats st;
 };
 

@@ -22,7 +22,12 @@ VMM = BUILD / "nubis-vmm"
 ASSETS = Path(os.environ.get("NUBIS_LINUX_ASSETS",
                              Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                              / "nubis" / "linux"))
-BOOT_TIMEOUT = 900  # seconds; the boot takes a few minutes here (docs/PERFORMANCE.md)
+BOOT_TIMEOUT = 1200  # seconds; the boot takes minutes here, more on a busy host
+# Boot-time cuts the guest allows (docs/PERFORMANCE.md, "Debian kernel boot on kvm_pvm"):
+# skip tracing setup that runs thousands of kallsyms lookups / tracefs files at
+# emulation speed, and print less on the (one exit per byte) serial console.
+FAST = ("quiet initcall_blacklist=ftrace_check_for_weak_functions,trace_eval_init,"
+        "tracer_init_tracefs")
 
 
 def _assets():
@@ -40,7 +45,7 @@ def test_debian_kernel_boots_to_our_init_with_2_cpus():
     p = subprocess.run(
         [str(VMM), "--kernel", str(kernel), "--initrd", str(initrd), "--cpus", "2",
          "--memory", "256M", "--timeout", f"{BOOT_TIMEOUT}s",
-         "--cmdline", "console=ttyS0 nubis.run=/bin/cat,/proc/cpuinfo"],
+         "--cmdline", f"console=ttyS0 {FAST} nubis.run=/bin/cat,/proc/cpuinfo"],
         capture_output=True, text=True, timeout=BOOT_TIMEOUT + 60, stdin=subprocess.DEVNULL)
     elapsed = time.monotonic() - t0
     out = p.stdout
@@ -52,7 +57,6 @@ def test_debian_kernel_boots_to_our_init_with_2_cpus():
     # the guest saw both vCPUs (SMP through our MADT)
     procs = re.findall(r"^processor\s*:\s*(\d+)", out, re.M)
     assert procs == ["0", "1"], tail
-    assert "smp: Brought up 1 node, 2 CPUs" in out, tail
     print(f"Debian kernel boot to exit: {elapsed:.1f} s")
 
 
