@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Guest assets for booting the stock Debian cloud kernel (docs/LINUX-VMS.md).
 #
@@ -69,7 +69,7 @@ if [ ! -s initramfs.cpio ] || [ init -nt initramfs.cpio ] ||
 	[ "$here/mkinitramfs.py" -nt initramfs.cpio ] || [ "$here/build.sh" -nt initramfs.cpio ] ||
 	[ kernel.deb -nt initramfs.cpio ]; then
 	# shellcheck disable=SC2086 # one word per module
-	python3 "$here/mkinitramfs.py" --applets "$(echo $applets | tr ' ' ',')" --strip-module-signatures \
+	python3 "$here/mkinitramfs.py" --applets "$(echo "$applets" | tr -s ' \n' ',' | sed 's/,$//')" --strip-module-signatures \
 		initramfs.cpio init busybox/bin/busybox \
 		"kernel/lib/modules/$kver" $modules
 fi
