@@ -8,6 +8,7 @@
 # usage: bench/linux-boot.sh BUILD_DIR [STEP...]    (default: every step)
 #   NUBIS_LINUX_ASSETS=DIR   assets (default ~/.cache/nubis/linux)
 #   NO_QEMU=1                skip the QEMU reference run
+#   TIMEOUT=SECONDS          per boot (default 1500; "baseline" does not finish in it)
 set -euo pipefail
 build=${1:-build}
 shift || true
@@ -21,12 +22,15 @@ kernel=$assets/vmlinuz initrd=$assets/initramfs.cpio
 run="nubis.run=/bin/cat,/proc/cpuinfo"
 
 # step name | memory | extra guest command line (cumulative steps spelled out)
+bl="initcall_blacklist=ftrace_check_for_weak_functions"
+bl3="$bl,trace_eval_init,tracer_init_tracefs"
 steps=(
     "baseline|256M|console=ttyS0"
-    "quiet|256M|console=ttyS0 quiet"
-    "128M|128M|console=ttyS0 quiet"
-    "tsc|128M|console=ttyS0 quiet tsc=reliable no_timer_check"
-    "skip|128M|console=ttyS0 quiet tsc=reliable no_timer_check audit=0 pci=off acpi_no_watchdog noapictimer"
+    "no-ftrace-check|256M|console=ttyS0 $bl"
+    "no-tracefs|256M|console=ttyS0 $bl3"
+    "quiet|256M|console=ttyS0 $bl3 quiet 8250.nr_uarts=1"
+    "128M|128M|console=ttyS0 $bl3 quiet 8250.nr_uarts=1"
+    "no-modules|128M|console=ttyS0 $bl3 quiet 8250.nr_uarts=1 nubis.modules=0"
 )
 want=("$@")
 
@@ -41,7 +45,7 @@ for s in "${steps[@]}"; do
     out=$(mktemp)
     t0=$(date +%s.%N)
     set +e
-    "$vmm" --kernel "$kernel" --initrd "$initrd" --cpus 2 --memory "$mem" --timeout 900s \
+    "$vmm" --kernel "$kernel" --initrd "$initrd" --cpus 2 --memory "$mem" --timeout "${TIMEOUT:-1500}s" \
         --cmdline "$cmd $run" --console "file:$out" </dev/null 2>"$out.err"
     st=$?
     set -e
@@ -57,7 +61,7 @@ if [[ -z ${NO_QEMU:-} ]] && command -v qemu-system-x86_64 >/dev/null; then
     out=$(mktemp)
     t0=$(date +%s.%N)
     set +e
-    timeout 600 qemu-system-x86_64 -M microvm,accel=kvm -cpu host -smp 2 -m 256M \
+    timeout 150 qemu-system-x86_64 -M microvm,accel=kvm -smp 2 -m 256M \
         -kernel "$kernel" -initrd "$initrd" -no-reboot -nographic -nodefaults \
         -serial "file:$out" -monitor none -display none \
         -append "console=ttyS0 earlyprintk=ttyS0 $run" 2>"$out.err"
