@@ -9,6 +9,8 @@
  *   e820: <entries> entries, RAM <sum of the type-1 entries, in MiB, rounded down> MiB
  *   acpi: FADT ok, PM1a_CNT=0x<port, hex>
  *   cpus: <enabled Processor Local APIC (and x2APIC) entries in the MADT>
+ *   mcfg: ECAM 0x<base> buses <start>-<end>, <check>   (only if the XSDT has an MCFG)
+ *          check: "reserved in e820", or "error: overlaps RAM" / "error: not reserved"
  *   cpuid: hypervisor "<CPUID 0x40000000 EBX ECX EDX>", features 0x<0x40000001 EAX>
  *          (KVM: "KVMKVMKVM"; bit 3 of the features is kvmclock)
  *
@@ -110,6 +112,10 @@
 #define SIG_RSDT	  SIG4('R', 'S', 'D', 'T')
 #define SIG_FACP	  SIG4('F', 'A', 'C', 'P')
 #define SIG_APIC	  SIG4('A', 'P', 'I', 'C')
+#define SIG_MCFG	  SIG4('M', 'C', 'F', 'G')
+#define MCFG_ALLOC	  44 /* first allocation: base u64, segment u16, start bus, end bus */
+#define MCFG_MIN	  (MCFG_ALLOC + 16)
+#define E820_RESERVED	  2
 #define SIG_DSDT	  SIG4('D', 'S', 'D', 'T')
 #define SIG_S5		  SIG4('_', 'S', '5', '_')
 #define SDT_HDR		  36
@@ -169,6 +175,7 @@ struct acpi {
 	uint8_t reset_space, reset_val;
 	uint64_t reset_addr;
 	uint64_t madt; /* its address, 0 if the XSDT has none */
+	uint64_t mcfg; /* likewise */
 	unsigned cpus;
 	uint32_t err_sig; /* on error: the table (0: none) ... */
 	const char *err;  /* ... and what is wrong */
@@ -532,6 +539,8 @@ static bool acpi_fadt(struct acpi *p, uint64_t rsdp)
 			f = t;
 		else if (s == SIG_APIC && !p->madt)
 			p->madt = t;
+		else if (s == SIG_MCFG && !p->mcfg)
+			p->mcfg = t;
 	}
 	if (!f)
 		return fail(p, 0, "no FADT");
@@ -652,6 +661,44 @@ static void poke(struct uart *u)
 	uart_putc(u, '\n');
 }
 
+/* The MCFG's first ECAM window against the e820 map: it must not overlap RAM and must lie in
+ * a reserved entry (what Linux checks before it uses ECAM). Printed, never fatal. */
+static void mcfg(struct uart *u, struct acpi *p, const struct bootinfo *bi)
+{
+	uint32_t len;
+	if (!p->mcfg)
+		return;
+	if (!sdt(p, p->mcfg, SIG_MCFG, MCFG_MIN, &len)) {
+		uart_puts(u, "mcfg: error table\n");
+		return;
+	}
+	uint64_t base = ld64(p->mcfg + MCFG_ALLOC);
+	uint8_t sbus = *at(p->mcfg + MCFG_ALLOC + 10), ebus = *at(p->mcfg + MCFG_ALLOC + 11);
+	uint64_t lo = base + ((uint64_t)sbus << 20), hi = base + ((uint64_t)ebus + 1) * (1u << 20);
+	const char *verdict = "error: not reserved";
+	unsigned n = bi->e820_n > E820_MAX ? E820_MAX : bi->e820_n;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t e = bi->e820 + (uint64_t)i * bi->e820_stride;
+		uint64_t a = ld64(e), end = a + ld64(e + 8);
+		uint32_t type = ld32(e + 16);
+		if (type == E820_RAM && a < hi && lo < end) {
+			verdict = "error: overlaps RAM";
+			break;
+		}
+		if (type == E820_RESERVED && a <= lo && hi <= end)
+			verdict = "reserved in e820";
+	}
+	uart_puts(u, "mcfg: ECAM 0x");
+	uart_hex(u, base);
+	uart_puts(u, " buses ");
+	uart_dec(u, sbus);
+	uart_putc(u, '-');
+	uart_dec(u, ebus);
+	uart_puts(u, ", ");
+	uart_puts(u, verdict);
+	uart_putc(u, '\n');
+}
+
 /* Boot information from a PVH start info (false: bad magic, printed). */
 static bool pvh_info(struct uart *u, uint64_t si, struct bootinfo *bi)
 {
@@ -716,6 +763,7 @@ __attribute__((noreturn)) void tiny_main(uint64_t zp)
 	uart_puts(&u, "cpus: ");
 	uart_dec(&u, p.cpus);
 	uart_putc(&u, '\n');
+	mcfg(&u, &p, &bi);
 	hypervisor(&u);
 
 	if (want_echo)
