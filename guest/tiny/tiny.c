@@ -13,6 +13,9 @@
  *          check: "reserved in e820", or "error: overlaps RAM" / "error: not reserved"
  *   cpuid: hypervisor "<CPUID 0x40000000 EBX ECX EDX>", features 0x<0x40000001 EAX>
  *          (KVM: "KVMKVMKVM"; bit 3 of the features is kvmclock)
+ *   msr: MTRRdefType 0x<v> MISC_ENABLE 0x<v> LSTAR 0x<v> FCW 0x<x87 control word>
+ *          (with tiny.state: the state the monitor set up — nubis-vmm: write-back default
+ *          type enabled, fast strings, 0, 0x37f)
  *
  * and, after the e820 line, when the map has RAM above 4 GiB:
  *   high: wrote and read back 0x<address of the last byte of the highest RAM entry>
@@ -37,6 +40,7 @@
  *   tiny.halt    halt instead of powering off
  *   tiny.reboot  reset through the FADT reset register instead ("acpi: error
  *                FACP no reset register" and halt if it has none)
+ *   tiny.state   print the "msr:" line (above)
  *   tiny.poke    first access what no device claims: POKE_COUNT writes and reads of I/O
  *                port 0x3e0 and of the address 0xd0000000 in the PCI hole, printing
  *                "poke: port 0x<last value read> mmio 0x<last value read>"
@@ -148,6 +152,7 @@
 #define AML_BYTE	  0x0a
 
 enum end_mode { END_POWEROFF, END_HALT, END_REBOOT };
+enum { WANT_POKE = 1, WANT_STATE = 2 }; /* tiny.poke, tiny.state */
 
 /* Where the boot information is: from a zero page or from a PVH start info. */
 struct bootinfo {
@@ -301,7 +306,7 @@ static bool word_is(const uint8_t *w, unsigned len, const char *s)
 
 /* A "tiny.*" word of the command line. */
 static void cmdline_word(const uint8_t *w, unsigned len, enum end_mode *mode, bool *echo,
-			 bool *poke)
+			 unsigned *flags)
 {
 	if (len < 5 || !word_is(w, 5, "tiny."))
 		return;
@@ -312,11 +317,13 @@ static void cmdline_word(const uint8_t *w, unsigned len, enum end_mode *mode, bo
 	else if (word_is(w, len, "tiny.reboot"))
 		*mode = END_REBOOT;
 	else if (word_is(w, len, "tiny.poke"))
-		*poke = true;
+		*flags |= WANT_POKE;
+	else if (word_is(w, len, "tiny.state"))
+		*flags |= WANT_STATE;
 }
 
 /* Print the command line and pick out our words in the same pass. */
-static void cmdline(struct uart *u, uint64_t a, enum end_mode *mode, bool *echo, bool *poke)
+static void cmdline(struct uart *u, uint64_t a, enum end_mode *mode, bool *echo, unsigned *flags)
 {
 	uart_puts(u, "cmdline: ");
 	if (a) {
@@ -326,11 +333,11 @@ static void cmdline(struct uart *u, uint64_t a, enum end_mode *mode, bool *echo,
 			uint8_t c = s[i];
 			uart_putc(u, c >= 0x20 && c < 0x7f ? (char)c : '?');
 			if (c == ' ') {
-				cmdline_word(w, (unsigned)(s + i - w), mode, echo, poke);
+				cmdline_word(w, (unsigned)(s + i - w), mode, echo, flags);
 				w = s + i + 1;
 			}
 		}
-		cmdline_word(w, (unsigned)(s + i - w), mode, echo, poke);
+		cmdline_word(w, (unsigned)(s + i - w), mode, echo, flags);
 	}
 	uart_putc(u, '\n');
 }
@@ -609,6 +616,29 @@ static void hypervisor(struct uart *u)
 	uart_putc(u, '\n');
 }
 
+static uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return (uint64_t)hi << 32 | lo;
+}
+
+/* The boot MSRs and the x87 control word the monitor set. */
+static void boot_state(struct uart *u)
+{
+	uint16_t fcw = 0;
+	__asm__ volatile("fnstcw %0" : "=m"(fcw));
+	uart_puts(u, "msr: MTRRdefType 0x");
+	uart_hex(u, rdmsr(0x2ff));
+	uart_puts(u, " MISC_ENABLE 0x");
+	uart_hex(u, rdmsr(0x1a0));
+	uart_puts(u, " LSTAR 0x");
+	uart_hex(u, rdmsr(0xc0000082u));
+	uart_puts(u, " FCW 0x");
+	uart_hex(u, fcw);
+	uart_putc(u, '\n');
+}
+
 /* Make sure @a (below 512 GiB) is mapped, with tiny_spare_pd if its 1 GiB has no page
  * directory, and write and read back a byte there. Identity mapping; CR3's tables are
  * reachable (below 4 GiB). */
@@ -734,7 +764,8 @@ __attribute__((noreturn)) void tiny_main(uint64_t zp)
 	struct uart u;
 	struct acpi p = {.slp_typ = SLP_TYP_DEFAULT};
 	enum end_mode mode = END_POWEROFF;
-	bool want_echo = false, want_poke = false;
+	bool want_echo = false;
+	unsigned want = 0; /* WANT_* */
 	struct bootinfo bi = {.cmdline = ld32(zp + ZP_CMD_LINE_PTR) |
 					 (uint64_t)ld32(zp + ZP_EXT_CMD_LINE) << 32,
 			      .rsdp = ld64(zp + ZP_ACPI_RSDP),
@@ -747,11 +778,11 @@ __attribute__((noreturn)) void tiny_main(uint64_t zp)
 	uart_puts(&u, "nubis tiny guest: hello\n");
 	if (ld32(zp) == PVH_MARK && !pvh_info(&u, ld64(zp + 8), &bi))
 		halt();
-	cmdline(&u, bi.cmdline, &mode, &want_echo, &want_poke);
+	cmdline(&u, bi.cmdline, &mode, &want_echo, &want);
 	e820(&u, &bi, &high_last);
 	if (high_last)
 		high_touch(&u, high_last);
-	if (want_poke)
+	if (want & WANT_POKE)
 		poke(&u);
 	if (!acpi_fadt(&p, bi.rsdp))
 		acpi_error(&u, &p);
@@ -765,6 +796,8 @@ __attribute__((noreturn)) void tiny_main(uint64_t zp)
 	uart_putc(&u, '\n');
 	mcfg(&u, &p, &bi);
 	hypervisor(&u);
+	if (want & WANT_STATE)
+		boot_state(&u);
 
 	if (want_echo)
 		echo(&u);

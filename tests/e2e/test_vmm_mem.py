@@ -165,6 +165,16 @@ def test_kvm_cpuid_signature_and_kvmclock():
     assert int(m.group(2), 16) & 0x9, line
 
 
+def test_boot_msrs_and_fpu_state():
+    """Read back in the guest (rdmsr, fnstcw): MTRRdefType = enabled + write-back (KVM's
+    reset value is 0), MISC_ENABLE = fast strings only (KVM's is BTS/PEBS-unavailable,
+    0x1800), LSTAR = 0, FCW = 0x37f; on every entry path and vCPU count."""
+    want = "msr: MTRRdefType 0x806 MISC_ENABLE 0x1 LSTAR 0x0 FCW 0x37f"
+    for kernel in (TINY, TINY_PVH):
+        p = boot_ok("--kernel", kernel, "--cmdline", "tiny.state", "--cpus", "2")
+        assert want in p.stdout.splitlines(), p.stdout
+
+
 # ---- 4. PVH boot of an ELF vmlinux
 
 
