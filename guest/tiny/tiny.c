@@ -9,8 +9,13 @@
  *   e820: <entries> entries, RAM <sum of the type-1 entries, in MiB, rounded down> MiB
  *   acpi: FADT ok, PM1a_CNT=0x<port, hex>
  *   cpus: <enabled Processor Local APIC (and x2APIC) entries in the MADT>
+ *   mcfg: ECAM 0x<base> buses <start>-<end>, <check>   (only if the XSDT has an MCFG)
+ *          check: "reserved in e820", or "error: overlaps RAM" / "error: not reserved"
  *   cpuid: hypervisor "<CPUID 0x40000000 EBX ECX EDX>", features 0x<0x40000001 EAX>
  *          (KVM: "KVMKVMKVM"; bit 3 of the features is kvmclock)
+ *   msr: MTRRdefType 0x<v> MISC_ENABLE 0x<v> LSTAR 0x<v> FCW 0x<x87 control word>
+ *          (with tiny.state: the state the monitor set up — nubis-vmm: write-back default
+ *          type enabled, fast strings, 0, 0x37f)
  *
  * and, after the e820 line, when the map has RAM above 4 GiB:
  *   high: wrote and read back 0x<address of the last byte of the highest RAM entry>
@@ -35,6 +40,7 @@
  *   tiny.halt    halt instead of powering off
  *   tiny.reboot  reset through the FADT reset register instead ("acpi: error
  *                FACP no reset register" and halt if it has none)
+ *   tiny.state   print the "msr:" line (above)
  *   tiny.poke    first access what no device claims: POKE_COUNT writes and reads of I/O
  *                port 0x3e0 and of the address 0xd0000000 in the PCI hole, printing
  *                "poke: port 0x<last value read> mmio 0x<last value read>"
@@ -110,6 +116,10 @@
 #define SIG_RSDT	  SIG4('R', 'S', 'D', 'T')
 #define SIG_FACP	  SIG4('F', 'A', 'C', 'P')
 #define SIG_APIC	  SIG4('A', 'P', 'I', 'C')
+#define SIG_MCFG	  SIG4('M', 'C', 'F', 'G')
+#define MCFG_ALLOC	  44 /* first allocation: base u64, segment u16, start bus, end bus */
+#define MCFG_MIN	  (MCFG_ALLOC + 16)
+#define E820_RESERVED	  2
 #define SIG_DSDT	  SIG4('D', 'S', 'D', 'T')
 #define SIG_S5		  SIG4('_', 'S', '5', '_')
 #define SDT_HDR		  36
@@ -142,6 +152,7 @@
 #define AML_BYTE	  0x0a
 
 enum end_mode { END_POWEROFF, END_HALT, END_REBOOT };
+enum { WANT_POKE = 1, WANT_STATE = 2 }; /* tiny.poke, tiny.state */
 
 /* Where the boot information is: from a zero page or from a PVH start info. */
 struct bootinfo {
@@ -169,6 +180,7 @@ struct acpi {
 	uint8_t reset_space, reset_val;
 	uint64_t reset_addr;
 	uint64_t madt; /* its address, 0 if the XSDT has none */
+	uint64_t mcfg; /* likewise */
 	unsigned cpus;
 	uint32_t err_sig; /* on error: the table (0: none) ... */
 	const char *err;  /* ... and what is wrong */
@@ -294,7 +306,7 @@ static bool word_is(const uint8_t *w, unsigned len, const char *s)
 
 /* A "tiny.*" word of the command line. */
 static void cmdline_word(const uint8_t *w, unsigned len, enum end_mode *mode, bool *echo,
-			 bool *poke)
+			 unsigned *flags)
 {
 	if (len < 5 || !word_is(w, 5, "tiny."))
 		return;
@@ -305,11 +317,13 @@ static void cmdline_word(const uint8_t *w, unsigned len, enum end_mode *mode, bo
 	else if (word_is(w, len, "tiny.reboot"))
 		*mode = END_REBOOT;
 	else if (word_is(w, len, "tiny.poke"))
-		*poke = true;
+		*flags |= WANT_POKE;
+	else if (word_is(w, len, "tiny.state"))
+		*flags |= WANT_STATE;
 }
 
 /* Print the command line and pick out our words in the same pass. */
-static void cmdline(struct uart *u, uint64_t a, enum end_mode *mode, bool *echo, bool *poke)
+static void cmdline(struct uart *u, uint64_t a, enum end_mode *mode, bool *echo, unsigned *flags)
 {
 	uart_puts(u, "cmdline: ");
 	if (a) {
@@ -319,11 +333,11 @@ static void cmdline(struct uart *u, uint64_t a, enum end_mode *mode, bool *echo,
 			uint8_t c = s[i];
 			uart_putc(u, c >= 0x20 && c < 0x7f ? (char)c : '?');
 			if (c == ' ') {
-				cmdline_word(w, (unsigned)(s + i - w), mode, echo, poke);
+				cmdline_word(w, (unsigned)(s + i - w), mode, echo, flags);
 				w = s + i + 1;
 			}
 		}
-		cmdline_word(w, (unsigned)(s + i - w), mode, echo, poke);
+		cmdline_word(w, (unsigned)(s + i - w), mode, echo, flags);
 	}
 	uart_putc(u, '\n');
 }
@@ -532,6 +546,8 @@ static bool acpi_fadt(struct acpi *p, uint64_t rsdp)
 			f = t;
 		else if (s == SIG_APIC && !p->madt)
 			p->madt = t;
+		else if (s == SIG_MCFG && !p->mcfg)
+			p->mcfg = t;
 	}
 	if (!f)
 		return fail(p, 0, "no FADT");
@@ -600,6 +616,29 @@ static void hypervisor(struct uart *u)
 	uart_putc(u, '\n');
 }
 
+static uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return (uint64_t)hi << 32 | lo;
+}
+
+/* The boot MSRs and the x87 control word the monitor set. */
+static void boot_state(struct uart *u)
+{
+	uint16_t fcw = 0;
+	__asm__ volatile("fnstcw %0" : "=m"(fcw));
+	uart_puts(u, "msr: MTRRdefType 0x");
+	uart_hex(u, rdmsr(0x2ff));
+	uart_puts(u, " MISC_ENABLE 0x");
+	uart_hex(u, rdmsr(0x1a0));
+	uart_puts(u, " LSTAR 0x");
+	uart_hex(u, rdmsr(0xc0000082u));
+	uart_puts(u, " FCW 0x");
+	uart_hex(u, fcw);
+	uart_putc(u, '\n');
+}
+
 /* Make sure @a (below 512 GiB) is mapped, with tiny_spare_pd if its 1 GiB has no page
  * directory, and write and read back a byte there. Identity mapping; CR3's tables are
  * reachable (below 4 GiB). */
@@ -652,6 +691,44 @@ static void poke(struct uart *u)
 	uart_putc(u, '\n');
 }
 
+/* The MCFG's first ECAM window against the e820 map: it must not overlap RAM and must lie in
+ * a reserved entry (what Linux checks before it uses ECAM). Printed, never fatal. */
+static void mcfg(struct uart *u, struct acpi *p, const struct bootinfo *bi)
+{
+	uint32_t len;
+	if (!p->mcfg)
+		return;
+	if (!sdt(p, p->mcfg, SIG_MCFG, MCFG_MIN, &len)) {
+		uart_puts(u, "mcfg: error table\n");
+		return;
+	}
+	uint64_t base = ld64(p->mcfg + MCFG_ALLOC);
+	uint8_t sbus = *at(p->mcfg + MCFG_ALLOC + 10), ebus = *at(p->mcfg + MCFG_ALLOC + 11);
+	uint64_t lo = base + ((uint64_t)sbus << 20), hi = base + ((uint64_t)ebus + 1) * (1u << 20);
+	const char *verdict = "error: not reserved";
+	unsigned n = bi->e820_n > E820_MAX ? E820_MAX : bi->e820_n;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t e = bi->e820 + (uint64_t)i * bi->e820_stride;
+		uint64_t a = ld64(e), end = a + ld64(e + 8);
+		uint32_t type = ld32(e + 16);
+		if (type == E820_RAM && a < hi && lo < end) {
+			verdict = "error: overlaps RAM";
+			break;
+		}
+		if (type == E820_RESERVED && a <= lo && hi <= end)
+			verdict = "reserved in e820";
+	}
+	uart_puts(u, "mcfg: ECAM 0x");
+	uart_hex(u, base);
+	uart_puts(u, " buses ");
+	uart_dec(u, sbus);
+	uart_putc(u, '-');
+	uart_dec(u, ebus);
+	uart_puts(u, ", ");
+	uart_puts(u, verdict);
+	uart_putc(u, '\n');
+}
+
 /* Boot information from a PVH start info (false: bad magic, printed). */
 static bool pvh_info(struct uart *u, uint64_t si, struct bootinfo *bi)
 {
@@ -687,7 +764,8 @@ __attribute__((noreturn)) void tiny_main(uint64_t zp)
 	struct uart u;
 	struct acpi p = {.slp_typ = SLP_TYP_DEFAULT};
 	enum end_mode mode = END_POWEROFF;
-	bool want_echo = false, want_poke = false;
+	bool want_echo = false;
+	unsigned want = 0; /* WANT_* */
 	struct bootinfo bi = {.cmdline = ld32(zp + ZP_CMD_LINE_PTR) |
 					 (uint64_t)ld32(zp + ZP_EXT_CMD_LINE) << 32,
 			      .rsdp = ld64(zp + ZP_ACPI_RSDP),
@@ -700,11 +778,11 @@ __attribute__((noreturn)) void tiny_main(uint64_t zp)
 	uart_puts(&u, "nubis tiny guest: hello\n");
 	if (ld32(zp) == PVH_MARK && !pvh_info(&u, ld64(zp + 8), &bi))
 		halt();
-	cmdline(&u, bi.cmdline, &mode, &want_echo, &want_poke);
+	cmdline(&u, bi.cmdline, &mode, &want_echo, &want);
 	e820(&u, &bi, &high_last);
 	if (high_last)
 		high_touch(&u, high_last);
-	if (want_poke)
+	if (want & WANT_POKE)
 		poke(&u);
 	if (!acpi_fadt(&p, bi.rsdp))
 		acpi_error(&u, &p);
@@ -716,7 +794,10 @@ __attribute__((noreturn)) void tiny_main(uint64_t zp)
 	uart_puts(&u, "cpus: ");
 	uart_dec(&u, p.cpus);
 	uart_putc(&u, '\n');
+	mcfg(&u, &p, &bi);
 	hypervisor(&u);
+	if (want & WANT_STATE)
+		boot_state(&u);
 
 	if (want_echo)
 		echo(&u);

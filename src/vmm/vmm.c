@@ -625,7 +625,8 @@ static char *api_describe(void *vm)
 	struct machine *m = vm;
 	pthread_rwlock_rdlock(&m->life);
 	pthread_mutex_lock(&m->pause_mu);
-	const char *state = !m->live			   ? "restarting"
+	const char *state = !m->live && !m->boots	   ? "starting"
+			    : !m->live			   ? "restarting"
 			    : atomic_load(&m->status) >= 0 ? "stopping"
 			    : m->pause_req		   ? "paused"
 							   : "running";
