@@ -51,3 +51,18 @@ format-check:
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
+
+# --- workloads (issue 3): real servers for service VMs -----------------------
+# Static musl Redis and SQLite shell from Debian source packages, built into
+# $(BUILD)/guest/{redis,sqlite}/ (cached in ~/.cache/nubis: only a fresh
+# machine compiles, ~72 s on 2 cores; the first time also needs Debian's apt mirror).
+# The e2e tests use them (tests/e2e/test_workloads.py), so `make test` and
+# `make e2e` build them first.
+.PHONY: workloads
+workloads: deps
+	guest/redis/build.sh $(BUILD)/guest/redis
+	guest/sqlite/build.sh $(BUILD)/guest/sqlite
+e2e: workloads
+test: workloads
+bench: workloads
+# --- end workloads -------------------------------------------------------------

@@ -430,3 +430,12 @@ target "host memory per prepared idle VM beyond the pages it touches" "$IDLE_BEY
 say ""
 say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the host adds noise, mostly to p99)"
 say "total time: $((SECONDS - START)) s"
+
+# --- workloads (issue 3): service VMs with Redis and SQLite -------------------
+if [[ -x "$BUILD/guest/redis/redis-server" && -x "$BUILD/guest/sqlite/sqlite3" ]]; then
+    section "service VMs with real workloads (bench/svc-bench.sh)"
+    "$(dirname "${BASH_SOURCE[0]}")/svc-bench.sh" "$BUILD" || say "(svc-bench.sh failed: exit $?)"
+else
+    section "service-VM workloads not built (make workloads): bench/svc-bench.sh skipped"
+fi
+# --- end workloads -------------------------------------------------------------

@@ -14,7 +14,15 @@ packages=(
     python3 python3-pytest dpkg-dev curl clang-format
     # pvm (issue 4): payload decompressors for decompressor-less kernel loading
     liblzma-dev libzstd-dev liblz4-dev zlib1g-dev
+    # image store (src/image/): tar/gzip/zstd unpacking, SHA-256
+    libarchive-dev libssl-dev zstd
+    # service VMs (src/cli/svcstate.c): the CLI's client of the monitors' control sockets
+    libcurl4-openssl-dev
 )
+# workloads (issue 3): tclsh generates SQLite's amalgamation (guest/sqlite/build.sh);
+# redis-tools gives redis-cli and redis-benchmark, the host-side clients of the
+# Redis service VM (the server itself is our static musl build, never Debian's).
+packages+=(tcl redis-tools)
 
 for arg in "$@"; do
     case "$arg" in

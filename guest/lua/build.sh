@@ -19,84 +19,17 @@ if (($# != 1)); then
 fi
 outdir=$1
 cache=${NUBIS_CACHE:-$HOME/.cache/nubis}/lua5.4
-srcfile=/etc/apt/sources.list.d/nubis-deb-src.sources
 log() { echo "lua-build: $*" >&2; }
 
 # --- 1. make sure apt knows about source packages --------------------------
 
-have_deb_src() {
-    local f
-    shopt -s nullglob
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [[ -r "$f" ]] || continue
-        grep -Eq '^[[:space:]]*deb-src[[:space:]]' "$f" && return 0
-    done
-    for f in /etc/apt/sources.list.d/*.sources; do
-        grep -Eiq '^Types:.*\<deb-src\>' "$f" && return 0
-    done
-    return 1
-}
-
-# Print deb822 deb-src stanzas mirroring the binary ones in debian.sources:
-# URIs/Suites/Components/Signed-By are copied verbatim (including folded
-# continuation lines, e.g. an inline Signed-By key), Types becomes deb-src.
-stanzas_from_deb822() {
-    awk '
-        function flush() { if (body != "") print "Types: deb-src\n" body; body = "" }
-        /^[[:space:]]*$/            { flush(); keep = 0; next }
-        /^#/                        { next }
-        /^[[:space:]]/              { if (keep) body = body $0 "\n"; next }
-        {
-            field = tolower($0); sub(/:.*/, "", field)
-            keep = (field == "uris" || field == "suites" ||
-                    field == "components" || field == "signed-by" ||
-                    field == "enabled")
-            if (keep) body = body $0 "\n"
-        }
-        END { flush() }
-    ' "$1"
-}
-
-# Same for a one-line-style sources.list ("deb [opts] URI SUITE COMP...").
-stanzas_from_list() {
-    awk '
-        $1 != "deb" { next }
-        {
-            i = 2; signed = ""
-            if ($2 ~ /^\[/) {          # options block: pick up signed-by=
-                for (; i <= NF; i++) {
-                    if ($i ~ /^\[?signed-by=/) {
-                        signed = $i; sub(/^\[?signed-by=/, "", signed); sub(/\]$/, "", signed)
-                    }
-                    if ($i ~ /\]$/) { i++; break }
-                }
-            }
-            comps = ""
-            for (j = i + 2; j <= NF; j++) comps = comps (comps == "" ? "" : " ") $j
-            print "Types: deb-src\nURIs: " $i "\nSuites: " $(i + 1) "\nComponents: " comps
-            if (signed != "") print "Signed-By: " signed
-            print ""
-        }
-    ' "$1"
-}
-
-ensure_deb_src() {
-    have_deb_src && return 0
-    local stanzas=""
-    if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
-        stanzas=$(stanzas_from_deb822 /etc/apt/sources.list.d/debian.sources)
-    elif [[ -r /etc/apt/sources.list ]]; then
-        stanzas=$(stanzas_from_list /etc/apt/sources.list)
-    fi
-    if [[ -z "$stanzas" ]]; then
-        log "no Debian binary sources found to derive a deb-src entry from"
-        exit 1
-    fi
-    log "adding $srcfile"
-    printf '# Written by nubis guest/lua/build.sh: source packages for apt-get source.\n%s\n' \
-        "$stanzas" >"$srcfile"
-    apt-get update -q >&2
-}
+# debsrc_ensure_deb_src (guest/debsrc.sh, shared with guest/redis and
+# guest/sqlite): adds a deb-src entry derived from the binary sources if none
+# exists, and refreshes apt's lists.
+DEBSRC_TAG=lua-build
+# shellcheck source=guest/debsrc.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../debsrc.sh"
+ensure_deb_src() { debsrc_ensure_deb_src || exit 1; }
 
 # --- 2. fetch + unpack the source package (once) ---------------------------
 

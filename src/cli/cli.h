@@ -21,6 +21,30 @@ int cmd_serve_main(int argc, char **argv);
 void cmd_serve_usage(FILE *out);
 int cmd_info_main(int argc, char **argv);
 void cmd_info_usage(FILE *out);
+int cmd_image_main(int argc, char **argv);
+void cmd_image_usage(FILE *out);
+
+/* Service VMs without a daemon (services): src/cli/cmd_ps.c, cmd_logs.c,
+ * cmd_stop.c (stop, kill, pause, resume, start, rm, inspect); the detached
+ * monitor is the hidden `nubis __monitor` (svcmon.h). */
+int cmd_ps_main(int argc, char **argv);
+void cmd_ps_usage(FILE *out);
+int cmd_logs_main(int argc, char **argv);
+void cmd_logs_usage(FILE *out);
+int cmd_stop_main(int argc, char **argv);
+void cmd_stop_usage(FILE *out);
+int cmd_kill_main(int argc, char **argv);
+void cmd_kill_usage(FILE *out);
+int cmd_pause_main(int argc, char **argv);
+void cmd_pause_usage(FILE *out);
+int cmd_resume_main(int argc, char **argv);
+void cmd_resume_usage(FILE *out);
+int cmd_start_main(int argc, char **argv);
+void cmd_start_usage(FILE *out);
+int cmd_rm_main(int argc, char **argv);
+void cmd_rm_usage(FILE *out);
+int cmd_inspect_main(int argc, char **argv);
+void cmd_inspect_usage(FILE *out);
 
 /* Options shared by run and serve (memory, limits, channels, env, seed). */
 struct fn_opts {

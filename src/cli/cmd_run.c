@@ -7,6 +7,8 @@
 #include "../core/kvmhost.h"
 #include "../fnvm/sandbox.h"
 #include "cli.h"
+#include "svcopts.h"
+#include "svcrun.h"
 
 static int sandbox_run(void *arg, struct nb_error *err)
 {
@@ -29,10 +31,31 @@ void cmd_run_usage(FILE *out)
 		"  128+N killed by signal N (a fault: 132 SIGILL, 136 SIGFPE, 139 SIGSEGV)\n\n"
 		"options:\n");
 	fn_opts_usage(out);
+	fprintf(out,
+		"\nWith --rootfs, PROGRAM runs as a service VM: a long-running program with a\n"
+		"root filesystem, threads, signals and sockets (docs/SERVICE-VMS.md). PROGRAM\n"
+		"is a path in the root filesystem or a name looked up in PATH. Options:\n");
+	svc_opts_usage(out);
+	fprintf(out, "\nService VMs from images, detached and managed (ps, logs, stop, ...): see\n"
+		     "`nubis run -d --help`.\n");
+}
+
+/* True if the command line asks for a service VM (--rootfs before "--"). */
+static bool wants_service_vm(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--rootfs") || !strncmp(argv[i], "--rootfs=", 9))
+			return true;
+	return false;
 }
 
 int cmd_run_main(int argc, char **argv)
 {
+	/* service VMs (IMAGE, -d, --name, --rm): src/cli/svcrun.c */
+	if (svcrun_wanted(argc, argv))
+		return svcrun_main(argc, argv);
+	if (wants_service_vm(argc, argv))
+		return cmd_svc_run(argc, argv);
 	static const struct option longopts[] = {
 	    FN_LONGOPTS, {"help", no_argument, NULL, 'h'}, {0}};
 	struct fn_opts o;

@@ -25,6 +25,7 @@ int mhd_load(struct mhd_api *m, struct nb_error *err)
 	MHD_SYM(queue_response, MHD_queue_response)
 	MHD_SYM(destroy_response, MHD_destroy_response)
 	MHD_SYM(get_daemon_info, MHD_get_daemon_info)
+	MHD_SYM(lookup_connection_value, MHD_lookup_connection_value)
 #undef MHD_SYM
 	return 0;
 }

@@ -30,6 +30,7 @@ struct mhd_api {
 	__typeof__(MHD_queue_response) *queue_response;
 	__typeof__(MHD_destroy_response) *destroy_response;
 	__typeof__(MHD_get_daemon_info) *get_daemon_info;
+	__typeof__(MHD_lookup_connection_value) *lookup_connection_value; /* query arguments */
 };
 
 /* Load the library and resolve the calls. Returns 0 or -1 with @err. */

@@ -49,6 +49,13 @@ struct fnvm_config {
 	char *const *envp;
 	const struct fnvm_channel_spec *channels;
 	size_t nchannels;
+	/* vDSO (service VMs only; vdso helper): an ELF image copied to UVM_VDSO,
+	 * the clock page UVM_VVAR below it, both user-readable, and
+	 * AT_SYSINFO_EHDR in the auxiliary vector. NULL (the default): none, so
+	 * function VMs keep the monitor's deterministic clock. Not copied: must
+	 * outlive the program. */
+	const void *vdso_image;
+	size_t vdso_len;
 };
 
 /* Parse "GUEST_PATH=HOST_PATH:r|w|a" into @out (pointers into a copy kept in

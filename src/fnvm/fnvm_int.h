@@ -52,6 +52,13 @@ struct fnvm_program {
 	size_t argc, envc;
 };
 
+/* fnvm_program_create() from an open file @fd (taken over: closed in every
+ * case), named @name in messages and AT_EXECFN, with AT_UID/AT_GID @uid.
+ * Used by service VMs, whose programs come from their root filesystem. */
+int fnvm_program_create_fd(const struct kvmhost *kvm, int fd, const char *name,
+			   const struct fnvm_config *cfg, unsigned uid, struct fnvm_program **out,
+			   struct nb_error *err);
+
 /* A prepared, never-run VM. */
 struct fnvm_vm {
 	struct vm *vm;

@@ -96,14 +96,9 @@ static void free_strv(char **v)
 	free(v);
 }
 
-static int read_file(const char *path, uint8_t **out, size_t *len, struct nb_error *err)
+/* Read all of @fd (taken over: closed) into a malloc'd buffer. */
+static int read_fd(int fd, uint8_t **out, size_t *len, struct nb_error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		return nb_error_set(err, e == ENOENT || e == ENOTDIR ? NB_ENOENT : NB_EFORMAT, "%s",
-				    strerror(e));
-	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
@@ -137,6 +132,17 @@ static int read_file(const char *path, uint8_t **out, size_t *len, struct nb_err
 	*out = b;
 	*len = n;
 	return 0;
+}
+
+static int read_file(const char *path, uint8_t **out, size_t *len, struct nb_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		return nb_error_set(err, e == ENOENT || e == ENOTDIR ? NB_ENOENT : NB_EFORMAT, "%s",
+				    strerror(e));
+	}
+	return read_fd(fd, out, len, err);
 }
 
 /* Check the channel declarations; no host file is touched. */
@@ -264,6 +270,8 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 		if (e > ext)
 			ext = e;
 	}
+	if (p->cfg.vdso_image && ext < UVM_USER_BASE) /* vdso helper */
+		ext = UVM_USER_BASE;
 	ext = (ext + FNVM_PAGE - 1) & ~(FNVM_PAGE - 1);
 	p->img_extent = ext;
 	p->memfd = memfd_create("nubis-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -275,6 +283,14 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 	if (m == MAP_FAILED)
 		return nb_error_sys(err, errno, "mmap image");
 	int rc = x86_uvm_build(m, mem);
+	if (rc == 0 && p->cfg.vdso_image) { /* vdso helper */
+		uint64_t vlen = (p->cfg.vdso_len + FNVM_PAGE - 1) & ~(FNVM_PAGE - 1);
+		rc = x86_uvm_map_user(m, UVM_VVAR, FNVM_PAGE, 0);
+		if (rc == 0)
+			rc = x86_uvm_map_user(m, UVM_VDSO, vlen, 1);
+		if (rc == 0)
+			memcpy(m + UVM_VDSO, p->cfg.vdso_image, p->cfg.vdso_len);
+	}
 	for (unsigned i = 0; rc == 0 && i < ei->nsegs; i++) {
 		const struct elf_seg *s = &ei->segs[i];
 		memcpy(m + s->vaddr + p->bias, img + s->offset, s->filesz);
@@ -290,15 +306,19 @@ static int build_image(struct fnvm_program *p, const uint8_t *img, const struct 
 	return 0;
 }
 
-int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struct fnvm_config *cfg,
-			struct fnvm_program **out, struct nb_error *err)
+static int program_create(const struct kvmhost *kvm, const char *path, int fd,
+			  const struct fnvm_config *cfg, unsigned uid, struct fnvm_program **out,
+			  struct nb_error *err)
 {
 	uint8_t *img = NULL;
 	size_t len = 0;
 	struct elf_info ei;
 	struct fnvm_program *p = calloc(1, sizeof(*p));
-	if (!p)
+	if (!p) {
+		if (fd >= 0)
+			close(fd);
 		return nb_error_set(err, NB_ERESOURCE, "out of memory");
+	}
 	p->memfd = -1;
 	p->kvm = kvm;
 	p->cfg = *cfg;
@@ -306,6 +326,12 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 	p->path = strdup(path);
 	if (!p->path)
 		goto oom;
+	if (fd >= 0) {
+		int rfd = fd;
+		fd = -1;
+		if (read_fd(rfd, &img, &len, err) < 0)
+			goto fail;
+	}
 
 	uint64_t mem = cfg->mem_size;
 	if (mem % UVM_PAGE_2M || mem < 4 * (1ull << 20) || mem > UVM_MAX_MEM) {
@@ -319,6 +345,11 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 		nb_error_set(err, NB_EINVAL, "empty argv");
 		goto fail;
 	}
+	if (cfg->vdso_image && (!cfg->vdso_len || cfg->vdso_len > UVM_VDSO_MAX)) {
+		nb_error_set(err, NB_EINVAL, "vDSO image of %zu bytes: must be 1 to %llu",
+			     cfg->vdso_len, UVM_VDSO_MAX);
+		goto fail;
+	}
 	static char *const empty_env[] = {NULL};
 	p->argv_store = dup_strv(cfg->argv, &p->argc);
 	p->envp_store = dup_strv(cfg->envp ? cfg->envp : empty_env, &p->envc);
@@ -330,7 +361,7 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 		goto fail;
 	p->cfg.nchannels = p->nchans;
 
-	if (read_file(path, &img, &len, err) < 0)
+	if (!img && read_file(path, &img, &len, err) < 0)
 		goto fail;
 	if (elf_parse(img, len, &ei, err) < 0)
 		goto fail;
@@ -380,21 +411,29 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 	    AT_BASE,   0,
 	    AT_FLAGS,  0,
 	    AT_ENTRY,  p->entry,
-	    AT_UID,    FNVM_UID,
-	    AT_EUID,   FNVM_UID,
-	    AT_GID,    FNVM_GID,
-	    AT_EGID,   FNVM_GID,
+	    AT_UID,    uid,
+	    AT_EUID,   uid,
+	    AT_GID,    uid,
+	    AT_EGID,   uid,
 	    AT_SECURE, 0,
 	    AT_HWCAP,  host_hwcap(kvm),
 	    AT_HWCAP2, 0,
 	    AT_CLKTCK, 100,
+	    0,	       0, /* AT_SYSINFO_EHDR with a vDSO (vdso helper) */
 	};
+	size_t naux = sizeof(aux) / sizeof(aux[0]) / 2;
+	if (cfg->vdso_image) {
+		aux[2 * naux - 2] = AT_SYSINFO_EHDR;
+		aux[2 * naux - 1] = UVM_VDSO;
+	} else {
+		naux--;
+	}
 	uint64_t cap = stack_res / 2 < STACK_BLOB_MAX ? stack_res / 2 : STACK_BLOB_MAX;
 	p->stack_blob = malloc(cap);
 	if (!p->stack_blob)
 		goto oom;
 	uint64_t sp = fnvm_stack_build(p->stack_blob, cap, mem, p->argv_store, p->envp_store, aux,
-				       sizeof(aux) / sizeof(aux[0]) / 2, rnd, p->argv_store[0]);
+				       naux, rnd, p->argv_store[0]);
 	if (!sp) {
 		nb_error_set(err, NB_EINVAL, "arguments and environment do not fit in %llu bytes",
 			     (unsigned long long)cap);
@@ -413,9 +452,24 @@ int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struc
 oom:
 	nb_error_set(err, NB_ERESOURCE, "out of memory");
 fail:
+	if (fd >= 0)
+		close(fd);
 	free(img);
 	fnvm_program_destroy(p);
 	return -1;
+}
+
+int fnvm_program_create(const struct kvmhost *kvm, const char *path, const struct fnvm_config *cfg,
+			struct fnvm_program **out, struct nb_error *err)
+{
+	return program_create(kvm, path, -1, cfg, FNVM_UID, out, err);
+}
+
+int fnvm_program_create_fd(const struct kvmhost *kvm, int fd, const char *name,
+			   const struct fnvm_config *cfg, unsigned uid, struct fnvm_program **out,
+			   struct nb_error *err)
+{
+	return program_create(kvm, name, fd, cfg, uid, out, err);
 }
 
 void fnvm_program_destroy(struct fnvm_program *p)

@@ -33,6 +33,14 @@ int image_store_open(const char *root, struct image_store **out, struct nb_error
 void image_store_close(struct image_store *s);
 const char *image_store_root(const struct image_store *s);
 
+/* Size caps for later imports; 0 keeps a cap unchanged. @max_layer_bytes
+ * bounds each layer's compressed stream, uncompressed tar and unpacked files
+ * (default 8 GiB), @max_image_bytes the sum over an image's layers (default
+ * 32 GiB), @max_layer_entries the entries of one layer (default 1000000).
+ * An import over a cap fails with NB_EFORMAT naming the layer. */
+void image_store_set_limits(struct image_store *s, uint64_t max_layer_bytes,
+			    uint64_t max_image_bytes, uint64_t max_layer_entries);
+
 /* Import @src: an OCI image layout directory, a `docker save` tar, an OCI
  * layout tar, a plain directory (one layer) or a plain tarball (one layer,
  * gzip/zstd/xz/uncompressed). @name ("name[:tag]") may be NULL to use the
@@ -42,16 +50,16 @@ int image_import(struct image_store *s, const char *src, const char *name, char 
 
 struct image_info {
 	char id[65];
-	char *name; /* "name:tag" or NULL */
+	char *name;	   /* "name:tag" or NULL */
 	char **layer_dirs; /* absolute host paths, TOP FIRST (svc_config.lower_dirs order) */
 	size_t nlayers;
-	char **entrypoint; /* NULL-terminated, may be empty */
-	char **cmd;	   /* NULL-terminated, may be empty */
-	char **env;	   /* NULL-terminated "K=V" */
-	char *workdir;	   /* "/" if unset */
+	char **entrypoint;     /* NULL-terminated, may be empty */
+	char **cmd;	       /* NULL-terminated, may be empty */
+	char **env;	       /* NULL-terminated "K=V" */
+	char *workdir;	       /* "/" if unset */
 	uint16_t *exposed_tcp; /* ExposedPorts "N/tcp" */
 	size_t nexposed;
-	uint64_t size; /* bytes of unpacked layers */
+	uint64_t size;	 /* bytes of unpacked layers */
 	int64_t created; /* unix seconds */
 };
 

@@ -35,6 +35,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "../common/error.h"
@@ -90,8 +91,16 @@ struct svc_config {
 	char *const *envp;
 	const char *workdir; /* absolute guest path, default "/" */
 
+	/* System calls: 0 auto, 1 always a VM exit, 2 exitless fast path for
+	 * non-blocking calls (SVC_SYSCALL_* in exitless.h; NUBIS_SVC_EXITLESS=0/1
+	 * overrides). (Added by exitless, 15:50 UTC.) */
+	int syscall_mode;
+
 	/* Host fds for the guest's fds 0, 1, 2 (dup'ed; the caller keeps its own). */
 	int stdio[3];
+
+	/* vDSO (vdso helper): enum svc_vdso_mode of vdso.h; 0 = on */
+	int vdso_mode;
 };
 
 void svc_config_defaults(struct svc_config *cfg);
@@ -117,6 +126,12 @@ void svc_kill(struct svc_vm *vm, int sig);
  * blocked and complete after resume. Safe from any host thread. */
 void svc_pause(struct svc_vm *vm);
 void svc_resume(struct svc_vm *vm);
+/* System calls the guest made with number @nr so far (numbers >= 511 share
+ * slot 511), or with @nr -1 all of them; safe from any thread. Print the
+ * non-zero counts, by number with names and "unsupported" marks, to @f.
+ * (Added by core, 15:20 UTC.) */
+uint64_t svc_syscall_count(struct svc_vm *vm, int nr);
+void svc_syscall_report(struct svc_vm *vm, FILE *f);
 /* Free everything; the VM must have ended (or never started). NULL is a no-op. */
 void svc_destroy(struct svc_vm *vm);
 
@@ -147,6 +162,11 @@ int svc_wait_fds(struct svc_thread *t, struct pollfd *fds, unsigned n, int64_t t
 int svc_sleep(struct svc_thread *t, uint64_t ns, uint64_t *left);
 /* Raise @sig for thread @t (e.g. SIGPIPE from a write to a closed pipe). */
 void svc_signal_thread(struct svc_thread *t, int sig);
+/* For ppoll/pselect6/epoll_pwait with a sigmask: make *@set (a 64-bit guest
+ * sigset) @t's signal mask for the rest of the call; the old mask comes back
+ * when the call returns (after a signal it interrupted was delivered, as
+ * Linux does). Call before svc_wait_fds(). (Added by core, 15:20 UTC.) */
+void svc_sigmask_swap(struct svc_thread *t, uint64_t set);
 
 /* ---- file descriptors (fs: fdtab.c) ----------------------------------- */
 
@@ -198,6 +218,14 @@ void svc_fs_fini(struct svc_vm *vm);
 /* Open @path (resolved in the VM's root, following symlinks) for execution:
  * a host fd (O_RDONLY|O_CLOEXEC) or -errno. */
 int svc_fs_open_exec(struct svc_vm *vm, const char *path);
+/* Resolve guest path @path (relative to the VM's cwd) inside the VM's root
+ * for an AF_UNIX socket: *@dirfd = host directory fd (O_PATH; the caller
+ * closes) of the layer where the last component lives (@create: the
+ * writable layer, parents copied up; the name must not exist) and @name =
+ * the last component (NUL-terminated, at most @cap bytes). Returns 0 or
+ * -errno (ENOENT, ENOTDIR, EROFS, EADDRINUSE, ECONNREFUSED, ENAMETOOLONG). */
+int svc_fs_sock_path(struct svc_vm *vm, const char *path, bool create, int *dirfd, char *name,
+		     size_t cap);
 int svc_net_init(struct svc_vm *vm, const struct svc_config *cfg, struct nb_error *err);
 void svc_net_fini(struct svc_vm *vm);
 

@@ -135,6 +135,10 @@ static void check_layout(uint64_t mem)
 		} else if (a == UVM_EXC_STUBS) {
 			assert_false(perm & PTE_US);
 			assert_false(perm & PTE_RW);
+		} else if (a >= UVM_FAST_CTRL) {
+			/* exitless control page and slots: shared with ring 3 */
+			assert_true(perm & PTE_US);
+			assert_true(perm & PTE_RW);
 		} else {
 			assert_false(perm & PTE_US); /* tables, GDT, IDT, TSS, ring-0 stack */
 			assert_true(perm & PTE_RW);
@@ -229,6 +233,40 @@ static void test_layout_sizes(void **state)
 		check_layout(sizes[i]);
 }
 
+/* Every vCPU id has its own TSS (GDT descriptor -> TSS -> RSP0) and its own
+ * ring-0 stack, inside the monitor's supervisor-only pages, not overlapping. */
+static void test_tss_per_vcpu(void **state)
+{
+	(void)state;
+	uint8_t *sys = malloc(UVM_SYS_END);
+	assert_non_null(sys);
+	assert_int_equal(x86_uvm_build(sys, 64 * MIB), 0);
+	assert_true(UVM_GDT_LIMIT < 0x1000);
+	assert_true(UVM_TSS + UVM_TSS_SLOT * UVM_MAX_VCPUS <= UVM_IDT);
+	for (int i = 0; i < UVM_MAX_VCPUS; i++) {
+		uint64_t lo = get64(sys, UVM_GDT + UVM_SEL_TSS + 16 * (uint64_t)i);
+		uint64_t hi = get64(sys, UVM_GDT + UVM_SEL_TSS + 16 * (uint64_t)i + 8);
+		uint64_t base = ((lo >> 16) & 0xffffff) | (((lo >> 56) & 0xff) << 24) | (hi << 32);
+		assert_int_equal(base, UVM_TSS + UVM_TSS_SLOT * (uint64_t)i);
+		assert_int_equal((lo >> 40) & 0xff, 0x89); /* present, available 64-bit TSS */
+		uint64_t top = get64(sys, base + 4);
+		assert_int_equal(top, x86_uvm_stack0_top(i));
+		assert_true(top <= UVM_SYS_END);
+		/* the stack page is present, writable, supervisor-only */
+		uint64_t pte = get64(sys, UVM_PT0 + 8 * ((top - 8) >> 12));
+		assert_true(pte & 1);
+		assert_true(pte & 2);
+		assert_false(pte & 4);
+		for (int j = 0; j < i; j++)
+			assert_true(x86_uvm_stack0_top(j) != top);
+		/* 1 KiB apart at least: room for a nested exception frame */
+		if (i > 1)
+			assert_true(top - x86_uvm_stack0_top(i - 1) >= 0x400);
+	}
+	assert_true(x86_uvm_stack0_top(1) - UVM_STACK_SZ >= UVM_STACK0_TOP);
+	free(sys);
+}
+
 /* The doorbell's physical address lies above every possible guest memory,
  * so a store to it always exits to the monitor. */
 static void test_doorbell_above_memory(void **state)
@@ -270,6 +308,7 @@ int main(void)
 	    cmocka_unit_test(test_rejects_bad_sizes),
 	    cmocka_unit_test(test_layout_sizes),
 	    cmocka_unit_test(test_doorbell_above_memory),
+	    cmocka_unit_test(test_tss_per_vcpu),
 	    cmocka_unit_test(test_exc_vector),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

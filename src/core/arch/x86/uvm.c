@@ -10,6 +10,7 @@
 #define PTE_RW 0x2ull
 #define PTE_US 0x4ull
 #define PTE_PS 0x80ull
+#define PTE_NX (1ull << 63)
 
 #define MSR_STAR	   0xc0000081u
 #define MSR_LSTAR	   0xc0000082u
@@ -71,6 +72,8 @@ int x86_uvm_build(uint8_t *sys, uint64_t mem_size)
 		uint64_t target = a;
 		if (a == UVM_SYSCALL_STUB)
 			f |= PTE_US;
+		else if (a >= UVM_FAST_CTRL)
+			f |= PTE_US | PTE_RW; /* exitless control page and slots */
 		else if (a == UVM_DOORBELL)
 			f |= PTE_US | PTE_RW, target = UVM_DOORBELL_GPA;
 		else if (a != UVM_EXC_STUBS)
@@ -83,15 +86,18 @@ int x86_uvm_build(uint8_t *sys, uint64_t mem_size)
 	put64(sys + UVM_GDT + 0x10, seg_desc(0x00c0920000000000ull)); /* D=1 P DPL0 data */
 	put64(sys + UVM_GDT + 0x18, seg_desc(0x00c0f20000000000ull)); /* D=1 P DPL3 data */
 	put64(sys + UVM_GDT + 0x20, seg_desc(0x0020fa0000000000ull)); /* L=1 P DPL3 code */
-	uint64_t tss = UVM_TSS, lim = TSS_LIMIT;
-	put64(sys + UVM_GDT + 0x28, (lim & 0xffff) | ((tss & 0xffffff) << 16) | (0x89ull << 40) |
-					(((tss >> 24) & 0xff) << 56));
-	put64(sys + UVM_GDT + 0x30, tss >> 32);
-
-	/* TSS: the ring-0 stack for exceptions; I/O map base past the limit (no bitmap). */
-	put64(sys + UVM_TSS + 4, UVM_STACK0_TOP);
-	uint16_t iomap = 0x68;
-	memcpy(sys + UVM_TSS + 0x66, &iomap, 2);
+	/* One TSS per vCPU id: the ring-0 stack for exceptions; I/O map base
+	 * past the limit (no bitmap). */
+	for (int i = 0; i < UVM_MAX_VCPUS; i++) {
+		uint64_t tss = UVM_TSS + UVM_TSS_SLOT * (uint64_t)i, lim = TSS_LIMIT;
+		uint64_t d = UVM_GDT + UVM_SEL_TSS + 16 * (uint64_t)i;
+		put64(sys + d, (lim & 0xffff) | ((tss & 0xffffff) << 16) | (0x89ull << 40) |
+				   (((tss >> 24) & 0xff) << 56));
+		put64(sys + d + 8, tss >> 32);
+		put64(sys + tss + 4, x86_uvm_stack0_top(i));
+		uint16_t iomap = 0x68;
+		memcpy(sys + tss + 0x66, &iomap, 2);
+	}
 
 	/* IDT: 32 interrupt gates (IF cleared on entry), DPL 0 except int3/into. */
 	for (uint64_t v = 0; v < 32; v++) {
@@ -128,6 +134,17 @@ int x86_uvm_build(uint8_t *sys, uint64_t mem_size)
 	static const uint8_t warm[] = {0x8a, 0x06, 0x48, 0x81, 0xc6, 0x00, 0x10, 0x00,
 				       0x00, 0x48, 0x39, 0xfe, 0x72, 0xf2, 0x0f, 0x05};
 	memcpy(sys + UVM_WARMUP, warm, sizeof(warm));
+	return 0;
+}
+
+int x86_uvm_map_user(uint8_t *sys, uint64_t gva, uint64_t len, int exec)
+{
+	uint64_t end;
+	if (gva % 0x1000 || !len || __builtin_add_overflow(gva, len, &end) || gva < UVM_SYS_END ||
+	    end > UVM_USER_BASE)
+		return -EINVAL;
+	for (uint64_t a = gva; a < end; a += 0x1000)
+		put64(sys + UVM_PT0 + 8 * (a >> 12), a | PTE_P | PTE_US | (exec ? 0 : PTE_NX));
 	return 0;
 }
 
@@ -177,10 +194,10 @@ static int cpuid_has_xsave(const struct kvmhost *h)
 	return 0;
 }
 
-int x86_uvm_vcpu_init(struct vcpu *c)
+static int vcpu_setup(struct vcpu *c, int set_cpuid)
 {
 	const struct kvmhost *h = c->vm->kvm;
-	if (ioctl(c->fd, KVM_SET_CPUID2, h->cpuid) < 0)
+	if (set_cpuid && ioctl(c->fd, KVM_SET_CPUID2, h->cpuid) < 0)
 		return -errno;
 
 	struct kvm_sregs sr;
@@ -195,18 +212,23 @@ int x86_uvm_vcpu_init(struct vcpu *c)
 	sr.ss = seg(UVM_SEL_UDATA, 3, 3, 0);
 	sr.ds = sr.es = sr.fs = sr.gs = sr.ss;
 	sr.gdt.base = UVM_GDT;
-	sr.gdt.limit = 0x37;
+	sr.gdt.limit = UVM_GDT_LIMIT;
 	sr.idt.base = UVM_IDT;
 	sr.idt.limit = 32 * 16 - 1;
-	sr.tr = (struct kvm_segment){
-	    .base = UVM_TSS, .limit = TSS_LIMIT, .selector = UVM_SEL_TSS, .type = 11, .present = 1};
+	if (c->id < 0 || c->id >= UVM_MAX_VCPUS)
+		return -EINVAL;
+	sr.tr = (struct kvm_segment){.base = UVM_TSS + UVM_TSS_SLOT * (uint64_t)c->id,
+				     .limit = TSS_LIMIT,
+				     .selector = (uint16_t)(UVM_SEL_TSS + 16 * c->id),
+				     .type = 11,
+				     .present = 1};
 	sr.ldt = (struct kvm_segment){.type = 2, .present = 1, .unusable = 1};
 	if (ioctl(c->fd, KVM_SET_SREGS, &sr) < 0)
 		return -errno;
 
 	struct {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[6];
+		struct kvm_msr_entry e[7];
 	} m;
 	memset(&m, 0, sizeof(m));
 	/* SYSRET loads CS = STAR[63:48]+16, SS = STAR[63:48]+8 (RPL 3). */
@@ -219,11 +241,12 @@ int x86_uvm_vcpu_init(struct vcpu *c)
 	m.e[3] = (struct kvm_msr_entry){.index = MSR_SFMASK, .data = 0x47700};
 	m.e[4] = (struct kvm_msr_entry){.index = MSR_FS_BASE, .data = 0};
 	m.e[5] = (struct kvm_msr_entry){.index = MSR_KERNEL_GS_BASE, .data = 0};
-	m.hdr.nmsrs = 6;
+	m.e[6] = (struct kvm_msr_entry){.index = MSR_GS_BASE, .data = 0};
+	m.hdr.nmsrs = 7;
 	int n = ioctl(c->fd, KVM_SET_MSRS, &m);
 	if (n < 0)
 		return -errno;
-	if (n != 6)
+	if (n != 7)
 		return -EIO;
 
 	if (xsave) {
@@ -239,4 +262,15 @@ int x86_uvm_vcpu_init(struct vcpu *c)
 	}
 	c->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	return 0;
+}
+
+int x86_uvm_vcpu_init(struct vcpu *c)
+{
+	return vcpu_setup(c, 1);
+}
+
+int x86_uvm_vcpu_reset(struct vcpu *c)
+{
+	/* CPUID is fixed once a vCPU has run (KVM refuses to change it) */
+	return vcpu_setup(c, 0);
 }
