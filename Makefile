@@ -5,7 +5,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 PYTEST     ?= /usr/bin/python3 -m pytest
 
-.PHONY: all deps build run test unit asan e2e bench format format-check clean
+.PHONY: all deps build run test unit asan e2e bench format format-check clean linux-assets
 
 all: build
 
@@ -28,7 +28,12 @@ asan: deps
 	ninja -C $(BUILD_ASAN)
 	meson test -C $(BUILD_ASAN) --suite unit --print-errorlogs
 
-e2e: build
+# pvm (issue 4): the Debian kernel + initramfs for tests/e2e/test_linux.py,
+# cached in ~/.cache/nubis/linux (guest/linux/build.sh; nothing is installed)
+linux-assets:
+	guest/linux/build.sh
+
+e2e: build linux-assets
 	NUBIS_BUILD=$(abspath $(BUILD)) $(PYTEST) tests/e2e -q -rfE
 
 test: unit asan format-check e2e

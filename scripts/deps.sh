@@ -12,6 +12,8 @@ packages=(
     build-essential meson ninja-build pkg-config musl-tools
     libjansson-dev libmicrohttpd-dev libcmocka-dev libseccomp-dev
     python3 python3-pytest dpkg-dev curl clang-format
+    # pvm (issue 4): payload decompressors for decompressor-less kernel loading
+    liblzma-dev libzstd-dev liblz4-dev zlib1g-dev
     # image store (src/image/): tar/gzip/zstd unpacking, SHA-256
     libarchive-dev libssl-dev zstd
     # service VMs (src/cli/svcstate.c): the CLI's client of the monitors' control sockets

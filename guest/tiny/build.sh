@@ -2,7 +2,10 @@
 # Build tiny.bzImage: the tiny guest (setup.S, head.S, tiny.c) linked by tiny.ld
 # into one ELF, whose flat binary is the bzImage.
 #
-# usage: build.sh CC OBJCOPY OBJDUMP OUT WORKDIR SRCDIR
+# usage: build.sh CC OBJCOPY OBJDUMP OUT WORKDIR SRCDIR [PVH_OUT]
+#
+# With PVH_OUT, also write the same guest as an ELF vmlinux with a PVH entry note
+# (pvh.S, tiny-pvh.ld) there.
 #
 # Checks, each failing the build:
 #   - position independence: the image linked at two different addresses
@@ -11,11 +14,11 @@
 #     cmpxchg16b, xsave/xrstor, int3, ...).
 set -eu
 
-if [ "$#" -ne 6 ]; then
-	echo "usage: $0 CC OBJCOPY OBJDUMP OUT WORKDIR SRCDIR" >&2
+if [ "$#" -ne 6 ] && [ "$#" -ne 7 ]; then
+	echo "usage: $0 CC OBJCOPY OBJDUMP OUT WORKDIR SRCDIR [PVH_OUT]" >&2
 	exit 2
 fi
-cc=$1 objcopy=$2 objdump=$3 out=$4 work=$5 src=$6
+cc=$1 objcopy=$2 objdump=$3 out=$4 work=$5 src=$6 pvh_out=${7:-}
 mkdir -p "$work"
 
 cflags="-std=c17 -O2 -Wall -Wextra -Werror -ffreestanding -fpie -fvisibility=hidden \
@@ -56,3 +59,12 @@ fi
 
 cp "$work/tiny.bin" "$out.tmp"
 mv "$out.tmp" "$out"
+
+if [ -n "$pvh_out" ]; then
+	"$cc" -c -o "$work/pvh.o" "$src/pvh.S"
+	"$cc" -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,noexecstack \
+		-Wl,--no-warn-rwx-segments -Wl,-T,"$src/tiny-pvh.ld" -o "$work/tiny-pvh.elf" \
+		"$work/head.o" "$work/pvh.o" "$work/tiny.o"
+	cp "$work/tiny-pvh.elf" "$pvh_out.tmp"
+	mv "$pvh_out.tmp" "$pvh_out"
+fi

@@ -6,7 +6,8 @@
  *   +0x000  startup_32: the 32-bit boot protocol entry (code32_start), used
  *           only by the real-mode path of setup.S (QEMU). Flat 32-bit
  *           segments, paging off, ESI = the zero page. Builds page tables in
- *           the bss that identity-map the first 4 GiB with 2 MiB pages,
+ *           the bss that identity-map the first 4 GiB with 1 GiB pages, or
+ *           2 MiB pages if the CPU has no 1 GiB pages,
  *           enters long mode and continues at startup_64.
  *   +0x200  startup_64: the 64-bit boot protocol entry, where nubis-vmm
  *           starts the vCPU: long mode, CPL 0, the first 4 GiB
@@ -32,6 +33,30 @@ startup_32:
 	subl	$(1b - startup_32), %ebp	/* EBP = where we were loaded */
 	leal	tiny_stack_end_off(%ebp), %esp
 
+	/* With 1 GiB pages (CPUID 0x80000001 EDX bit 26), the PML4 and PDPT are enough:
+	 * 4 entries instead of 2048 (on hosts that emulate kernel-mode code, every
+	 * instruction counts). */
+	movl	$0x80000000, %eax
+	cpuid
+	cmpl	$0x80000001, %eax
+	jb	5f
+	movl	$0x80000001, %eax
+	cpuid
+	btl	$26, %edx
+	jnc	5f
+	leal	tiny_pgtable_off(%ebp), %edi
+	xorl	%eax, %eax
+	movl	$(2 * 4096 / 4), %ecx
+	rep stosl
+	leal	(tiny_pgtable_off + 0x1000 + 0x3)(%ebp), %eax
+	movl	%eax, tiny_pgtable_off(%ebp)
+	leal	(tiny_pgtable_off + 0x1000)(%ebp), %edi
+	movl	$0x83, (%edi)			/* [0, 1 GiB): present, writable, PS */
+	movl	$0x40000083, 8(%edi)
+	movl	$0x80000083, 16(%edi)
+	movl	$0xc0000083, 24(%edi)
+	jmp	6f
+5:
 	/* Clear the PML4, the PDPT and four page directories. */
 	leal	tiny_pgtable_off(%ebp), %edi
 	xorl	%eax, %eax
@@ -57,6 +82,7 @@ startup_32:
 	addl	$8, %edi
 	loop	3b
 
+6:
 	/* A GDT with a 64-bit code segment. */
 	leal	(gdt64 - startup_32)(%ebp), %eax
 	movl	%eax, (gdt64_desc + 2 - startup_32)(%ebp)
@@ -115,6 +141,10 @@ startup_64:
 	.globl	tiny_pgtable
 tiny_pgtable:
 	.skip	6 * 4096
+	/* a spare page directory: tiny.c maps RAM above 4 GiB with it */
+	.globl	tiny_spare_pd
+tiny_spare_pd:
+	.skip	4096
 	.balign	16
 	.globl	tiny_stack_end
 boot_stack:

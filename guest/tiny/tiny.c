@@ -9,6 +9,23 @@
  *   e820: <entries> entries, RAM <sum of the type-1 entries, in MiB, rounded down> MiB
  *   acpi: FADT ok, PM1a_CNT=0x<port, hex>
  *   cpus: <enabled Processor Local APIC (and x2APIC) entries in the MADT>
+ *   mcfg: ECAM 0x<base> buses <start>-<end>, <check>   (only if the XSDT has an MCFG)
+ *          check: "reserved in e820", or "error: overlaps RAM" / "error: not reserved"
+ *   cpuid: hypervisor "<CPUID 0x40000000 EBX ECX EDX>", features 0x<0x40000001 EAX>
+ *          (KVM: "KVMKVMKVM"; bit 3 of the features is kvmclock)
+ *   msr: MTRRdefType 0x<v> MISC_ENABLE 0x<v> LSTAR 0x<v> FCW 0x<x87 control word>
+ *          (with tiny.state: the state the monitor set up — nubis-vmm: write-back default
+ *          type enabled, fast strings, 0, 0x37f)
+ *
+ * and, after the e820 line, when the map has RAM above 4 GiB:
+ *   high: wrote and read back 0x<address of the last byte of the highest RAM entry>
+ * (it maps that address itself, with a spare page directory, if the page tables it was
+ * given do not cover it).
+ *
+ * Booted through PVH (tiny-pvh.elf: pvh.S), it reads the hvm_start_info instead of a zero
+ * page and first prints
+ *   pvh: start_info magic 0x<magic>, version <n>, memmap <entries> entries, modules <n>
+ * (a wrong magic ends it there: "pvh: error magic").
  *
  * then powers off: SLP_TYP from the DSDT's \_S5 package (5 if it has none)
  * and SLP_EN written to PM1a_CNT with a 16-bit out, or, on a hardware-reduced
@@ -23,6 +40,10 @@
  *   tiny.halt    halt instead of powering off
  *   tiny.reboot  reset through the FADT reset register instead ("acpi: error
  *                FACP no reset register" and halt if it has none)
+ *   tiny.state   print the "msr:" line (above)
+ *   tiny.poke    first access what no device claims: POKE_COUNT writes and reads of I/O
+ *                port 0x3e0 and of the address 0xd0000000 in the PCI hole, printing
+ *                "poke: port 0x<last value read> mmio 0x<last value read>"
  *
  * ACPI: the RSDP from boot_params.acpi_rsdp_addr, or, when that is 0, the
  * BIOS areas (EBDA, 0xE0000-0xFFFFF); the XSDT, or the RSDT of an RSDP of
@@ -73,6 +94,19 @@
 #define BIOS_AREA	0xe0000
 #define BIOS_AREA_END	0x100000
 #define MAPPED_END	0x100000000ull /* the monitor identity-maps at least this */
+#define HIGH_START	0x100000000ull /* RAM above the 32-bit hole */
+#define PVH_MARK	0x4856504e     /* pvh.S: "NPVH" at +0 of its zero page, +8 start info */
+#define PVH_MAGIC	0x336ec578u
+#define SI_VERSION	4 /* hvm_start_info */
+#define SI_NR_MODULES	12
+#define SI_CMDLINE	24
+#define SI_RSDP		32
+#define SI_MEMMAP	40
+#define SI_MEMMAP_N	48
+#define PVH_ENTRY_SIZE	24
+#define POKE_PORT	0x3e0
+#define POKE_MMIO	0xd0000000ull
+#define POKE_COUNT	40
 
 /* ACPI */
 #define SIG4(a, b, c, d)                                                                           \
@@ -82,6 +116,10 @@
 #define SIG_RSDT	  SIG4('R', 'S', 'D', 'T')
 #define SIG_FACP	  SIG4('F', 'A', 'C', 'P')
 #define SIG_APIC	  SIG4('A', 'P', 'I', 'C')
+#define SIG_MCFG	  SIG4('M', 'C', 'F', 'G')
+#define MCFG_ALLOC	  44 /* first allocation: base u64, segment u16, start bus, end bus */
+#define MCFG_MIN	  (MCFG_ALLOC + 16)
+#define E820_RESERVED	  2
 #define SIG_DSDT	  SIG4('D', 'S', 'D', 'T')
 #define SIG_S5		  SIG4('_', 'S', '5', '_')
 #define SDT_HDR		  36
@@ -114,6 +152,18 @@
 #define AML_BYTE	  0x0a
 
 enum end_mode { END_POWEROFF, END_HALT, END_REBOOT };
+enum { WANT_POKE = 1, WANT_STATE = 2 }; /* tiny.poke, tiny.state */
+
+/* Where the boot information is: from a zero page or from a PVH start info. */
+struct bootinfo {
+	uint64_t cmdline; /* 0: none */
+	uint64_t rsdp;	  /* 0: search the BIOS areas */
+	uint64_t e820;	  /* table: addr u64, size u64, type u32 at +16 ... */
+	unsigned e820_n, e820_stride;
+};
+
+/* A spare page directory (head.S, in the bss). */
+extern uint64_t tiny_spare_pd[512] __attribute__((visibility("hidden")));
 
 struct uart {
 	unsigned room; /* bytes the transmit FIFO takes before LSR must be polled again */
@@ -130,6 +180,7 @@ struct acpi {
 	uint8_t reset_space, reset_val;
 	uint64_t reset_addr;
 	uint64_t madt; /* its address, 0 if the XSDT has none */
+	uint64_t mcfg; /* likewise */
 	unsigned cpus;
 	uint32_t err_sig; /* on error: the table (0: none) ... */
 	const char *err;  /* ... and what is wrong */
@@ -173,6 +224,12 @@ static inline void outb(uint16_t port, uint8_t v)
 static inline void outw(uint16_t port, uint16_t v)
 {
 	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port) : "memory");
+}
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port) : "memory");
+	return v;
 }
 static inline uint8_t inb(uint16_t port)
 {
@@ -248,7 +305,8 @@ static bool word_is(const uint8_t *w, unsigned len, const char *s)
 }
 
 /* A "tiny.*" word of the command line. */
-static void cmdline_word(const uint8_t *w, unsigned len, enum end_mode *mode, bool *echo)
+static void cmdline_word(const uint8_t *w, unsigned len, enum end_mode *mode, bool *echo,
+			 unsigned *flags)
 {
 	if (len < 5 || !word_is(w, 5, "tiny."))
 		return;
@@ -258,12 +316,15 @@ static void cmdline_word(const uint8_t *w, unsigned len, enum end_mode *mode, bo
 		*mode = END_HALT;
 	else if (word_is(w, len, "tiny.reboot"))
 		*mode = END_REBOOT;
+	else if (word_is(w, len, "tiny.poke"))
+		*flags |= WANT_POKE;
+	else if (word_is(w, len, "tiny.state"))
+		*flags |= WANT_STATE;
 }
 
 /* Print the command line and pick out our words in the same pass. */
-static void cmdline(struct uart *u, uint64_t zp, enum end_mode *mode, bool *echo)
+static void cmdline(struct uart *u, uint64_t a, enum end_mode *mode, bool *echo, unsigned *flags)
 {
-	uint64_t a = ld32(zp + ZP_CMD_LINE_PTR) | (uint64_t)ld32(zp + ZP_EXT_CMD_LINE) << 32;
 	uart_puts(u, "cmdline: ");
 	if (a) {
 		const uint8_t *s = at(a), *w = s;
@@ -272,25 +333,32 @@ static void cmdline(struct uart *u, uint64_t zp, enum end_mode *mode, bool *echo
 			uint8_t c = s[i];
 			uart_putc(u, c >= 0x20 && c < 0x7f ? (char)c : '?');
 			if (c == ' ') {
-				cmdline_word(w, (unsigned)(s + i - w), mode, echo);
+				cmdline_word(w, (unsigned)(s + i - w), mode, echo, flags);
 				w = s + i + 1;
 			}
 		}
-		cmdline_word(w, (unsigned)(s + i - w), mode, echo);
+		cmdline_word(w, (unsigned)(s + i - w), mode, echo, flags);
 	}
 	uart_putc(u, '\n');
 }
 
-static void e820(struct uart *u, uint64_t zp)
+/* Print the e820 summary; *@high_last: the last byte of the highest RAM entry above 4 GiB
+ * (0: none). */
+static void e820(struct uart *u, const struct bootinfo *bi, uint64_t *high_last)
 {
-	unsigned n = *at(zp + ZP_E820_ENTRIES);
+	unsigned n = bi->e820_n;
 	if (n > E820_MAX)
 		n = E820_MAX;
 	uint64_t ram = 0;
+	*high_last = 0;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t e = zp + ZP_E820_TABLE + (uint64_t)i * E820_ENTRY_SIZE;
-		if (ld32(e + 16) == E820_RAM)
-			ram += ld64(e + 8);
+		uint64_t e = bi->e820 + (uint64_t)i * bi->e820_stride;
+		uint64_t addr = ld64(e), size = ld64(e + 8);
+		if (ld32(e + 16) != E820_RAM)
+			continue;
+		ram += size;
+		if (addr >= HIGH_START && size && addr + size - 1 > *high_last)
+			*high_last = addr + size - 1;
 	}
 	uart_puts(u, "e820: ");
 	uart_dec(u, n);
@@ -348,10 +416,9 @@ static bool rsdp_ok(uint64_t a)
 	return ld64(a) == RSDP_SIG && !checksum(a, 20);
 }
 
-/* The RSDP the zero page names, or one in the BIOS areas (a loader without ACPI support). */
-static uint64_t rsdp_find(uint64_t zp)
+/* The RSDP the loader names, or one in the BIOS areas (a loader without ACPI support). */
+static uint64_t rsdp_find(uint64_t a)
 {
-	uint64_t a = ld64(zp + ZP_ACPI_RSDP);
 	if (a)
 		return a;
 	uint64_t ebda = (uint64_t)ld16(BIOS_EBDA_SEG) << 4;
@@ -448,9 +515,9 @@ static bool madt(struct acpi *p)
 }
 
 /* RSDP -> XSDT (or RSDT) -> FADT (and the DSDT it names); notes where the MADT is. */
-static bool acpi_fadt(struct acpi *p, uint64_t zp)
+static bool acpi_fadt(struct acpi *p, uint64_t rsdp)
 {
-	uint64_t r = rsdp_find(zp), root;
+	uint64_t r = rsdp_find(rsdp), root;
 	uint32_t len, sig, esize;
 	if (!r)
 		return fail(p, 0, "no RSDP");
@@ -479,6 +546,8 @@ static bool acpi_fadt(struct acpi *p, uint64_t zp)
 			f = t;
 		else if (s == SIG_APIC && !p->madt)
 			p->madt = t;
+		else if (s == SIG_MCFG && !p->mcfg)
+			p->mcfg = t;
 	}
 	if (!f)
 		return fail(p, 0, "no FADT");
@@ -519,6 +588,174 @@ static __attribute__((noreturn)) void acpi_error(struct uart *u, const struct ac
 	halt();
 }
 
+static void cpuid(uint32_t leaf, uint32_t r[4])
+{
+	__asm__ volatile("cpuid"
+			 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+			 : "a"(leaf), "c"(0));
+}
+
+/* The hypervisor's CPUID signature (leaf 0x40000000) and KVM's features (0x40000001). */
+static void hypervisor(struct uart *u)
+{
+	uint32_t r[4], f[4];
+	cpuid(0x40000000u, r);
+	uart_puts(u, "cpuid: hypervisor \"");
+	uint32_t sig[3] = {r[1], r[2], r[3]};
+	for (unsigned i = 0; i < 12; i++) {
+		uint8_t c = (uint8_t)(sig[i / 4] >> (8 * (i % 4)));
+		if (!c)
+			break;
+		uart_putc(u, c >= 0x20 && c < 0x7f ? (char)c : '?');
+	}
+	uart_puts(u, "\", features 0x");
+	f[0] = 0;
+	if (r[0] >= 0x40000001u && r[0] < 0x40000100u)
+		cpuid(0x40000001u, f);
+	uart_hex(u, f[0]);
+	uart_putc(u, '\n');
+}
+
+static uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return (uint64_t)hi << 32 | lo;
+}
+
+/* The boot MSRs and the x87 control word the monitor set. */
+static void boot_state(struct uart *u)
+{
+	uint16_t fcw = 0;
+	__asm__ volatile("fnstcw %0" : "=m"(fcw));
+	uart_puts(u, "msr: MTRRdefType 0x");
+	uart_hex(u, rdmsr(0x2ff));
+	uart_puts(u, " MISC_ENABLE 0x");
+	uart_hex(u, rdmsr(0x1a0));
+	uart_puts(u, " LSTAR 0x");
+	uart_hex(u, rdmsr(0xc0000082u));
+	uart_puts(u, " FCW 0x");
+	uart_hex(u, fcw);
+	uart_putc(u, '\n');
+}
+
+/* Make sure @a (below 512 GiB) is mapped, with tiny_spare_pd if its 1 GiB has no page
+ * directory, and write and read back a byte there. Identity mapping; CR3's tables are
+ * reachable (below 4 GiB). */
+static void high_touch(struct uart *u, uint64_t a)
+{
+	const uint64_t addr_mask = 0x000ffffffffff000ull;
+	uint64_t cr3;
+	if (a >> 39)
+		return;
+	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+	uint64_t *pml4 = (uint64_t *)(uintptr_t)(cr3 & addr_mask);
+	if (!(pml4[0] & 1))
+		return;
+	uint64_t *pdpt = (uint64_t *)(uintptr_t)(pml4[0] & addr_mask);
+	unsigned i3 = (unsigned)(a >> 30) & 511, i2 = (unsigned)(a >> 21) & 511;
+	if (!(pdpt[i3] & 1)) {
+		for (unsigned i = 0; i < 512; i++)
+			tiny_spare_pd[i] = 0;
+		pdpt[i3] = (uint64_t)(uintptr_t)tiny_spare_pd | 3;
+	}
+	if (!(pdpt[i3] & 0x80)) { /* not a 1 GiB page: a page directory */
+		uint64_t *pd = (uint64_t *)(uintptr_t)(pdpt[i3] & addr_mask);
+		if (!(pd[i2] & 1))
+			pd[i2] = (a & ~0x1fffffull) | 0x83;
+	}
+	__asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
+	volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)a;
+	*p = 0xa5;
+	uint8_t back = *p;
+	uart_puts(u, back == 0xa5 ? "high: wrote and read back 0x" : "high: error at 0x");
+	uart_hex(u, a);
+	uart_putc(u, '\n');
+}
+
+/* Accesses no device claims: the monitor must log them (rate-limited) and go on. */
+static void poke(struct uart *u)
+{
+	uint32_t pv = 0, mv = 0;
+	volatile uint32_t *mmio = (volatile uint32_t *)(uintptr_t)POKE_MMIO;
+	for (unsigned i = 0; i < POKE_COUNT; i++) {
+		outb(POKE_PORT, (uint8_t)i);
+		pv = inl(POKE_PORT);
+		*mmio = i;
+		mv = *mmio;
+	}
+	uart_puts(u, "poke: port 0x");
+	uart_hex(u, pv);
+	uart_puts(u, " mmio 0x");
+	uart_hex(u, mv);
+	uart_putc(u, '\n');
+}
+
+/* The MCFG's first ECAM window against the e820 map: it must not overlap RAM and must lie in
+ * a reserved entry (what Linux checks before it uses ECAM). Printed, never fatal. */
+static void mcfg(struct uart *u, struct acpi *p, const struct bootinfo *bi)
+{
+	uint32_t len;
+	if (!p->mcfg)
+		return;
+	if (!sdt(p, p->mcfg, SIG_MCFG, MCFG_MIN, &len)) {
+		uart_puts(u, "mcfg: error table\n");
+		return;
+	}
+	uint64_t base = ld64(p->mcfg + MCFG_ALLOC);
+	uint8_t sbus = *at(p->mcfg + MCFG_ALLOC + 10), ebus = *at(p->mcfg + MCFG_ALLOC + 11);
+	uint64_t lo = base + ((uint64_t)sbus << 20), hi = base + ((uint64_t)ebus + 1) * (1u << 20);
+	const char *verdict = "error: not reserved";
+	unsigned n = bi->e820_n > E820_MAX ? E820_MAX : bi->e820_n;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t e = bi->e820 + (uint64_t)i * bi->e820_stride;
+		uint64_t a = ld64(e), end = a + ld64(e + 8);
+		uint32_t type = ld32(e + 16);
+		if (type == E820_RAM && a < hi && lo < end) {
+			verdict = "error: overlaps RAM";
+			break;
+		}
+		if (type == E820_RESERVED && a <= lo && hi <= end)
+			verdict = "reserved in e820";
+	}
+	uart_puts(u, "mcfg: ECAM 0x");
+	uart_hex(u, base);
+	uart_puts(u, " buses ");
+	uart_dec(u, sbus);
+	uart_putc(u, '-');
+	uart_dec(u, ebus);
+	uart_puts(u, ", ");
+	uart_puts(u, verdict);
+	uart_putc(u, '\n');
+}
+
+/* Boot information from a PVH start info (false: bad magic, printed). */
+static bool pvh_info(struct uart *u, uint64_t si, struct bootinfo *bi)
+{
+	uint32_t magic = ld32(si);
+	if (magic != PVH_MAGIC) {
+		uart_puts(u, "pvh: error magic 0x");
+		uart_hex(u, magic);
+		uart_putc(u, '\n');
+		return false;
+	}
+	bi->cmdline = ld64(si + SI_CMDLINE);
+	bi->rsdp = ld64(si + SI_RSDP);
+	bi->e820 = ld32(si + SI_VERSION) >= 1 ? ld64(si + SI_MEMMAP) : 0;
+	bi->e820_n = bi->e820 ? ld32(si + SI_MEMMAP_N) : 0;
+	bi->e820_stride = PVH_ENTRY_SIZE;
+	uart_puts(u, "pvh: start_info magic 0x");
+	uart_hex(u, magic);
+	uart_puts(u, ", version ");
+	uart_dec(u, ld32(si + SI_VERSION));
+	uart_puts(u, ", memmap ");
+	uart_dec(u, bi->e820_n);
+	uart_puts(u, " entries, modules ");
+	uart_dec(u, ld32(si + SI_NR_MODULES));
+	uart_putc(u, '\n');
+	return true;
+}
+
 /* Called by head.S with the zero page's address. */
 __attribute__((noreturn)) void tiny_main(uint64_t zp);
 
@@ -528,12 +765,26 @@ __attribute__((noreturn)) void tiny_main(uint64_t zp)
 	struct acpi p = {.slp_typ = SLP_TYP_DEFAULT};
 	enum end_mode mode = END_POWEROFF;
 	bool want_echo = false;
+	unsigned want = 0; /* WANT_* */
+	struct bootinfo bi = {.cmdline = ld32(zp + ZP_CMD_LINE_PTR) |
+					 (uint64_t)ld32(zp + ZP_EXT_CMD_LINE) << 32,
+			      .rsdp = ld64(zp + ZP_ACPI_RSDP),
+			      .e820 = zp + ZP_E820_TABLE,
+			      .e820_n = *at(zp + ZP_E820_ENTRIES),
+			      .e820_stride = E820_ENTRY_SIZE};
+	uint64_t high_last;
 
 	uart_init(&u);
 	uart_puts(&u, "nubis tiny guest: hello\n");
-	cmdline(&u, zp, &mode, &want_echo);
-	e820(&u, zp);
-	if (!acpi_fadt(&p, zp))
+	if (ld32(zp) == PVH_MARK && !pvh_info(&u, ld64(zp + 8), &bi))
+		halt();
+	cmdline(&u, bi.cmdline, &mode, &want_echo, &want);
+	e820(&u, &bi, &high_last);
+	if (high_last)
+		high_touch(&u, high_last);
+	if (want & WANT_POKE)
+		poke(&u);
+	if (!acpi_fadt(&p, bi.rsdp))
 		acpi_error(&u, &p);
 	uart_puts(&u, "acpi: FADT ok, PM1a_CNT=0x");
 	uart_hex(&u, p.pm1a_cnt);
@@ -543,6 +794,10 @@ __attribute__((noreturn)) void tiny_main(uint64_t zp)
 	uart_puts(&u, "cpus: ");
 	uart_dec(&u, p.cpus);
 	uart_putc(&u, '\n');
+	mcfg(&u, &p, &bi);
+	hypervisor(&u);
+	if (want & WANT_STATE)
+		boot_state(&u);
 
 	if (want_echo)
 		echo(&u);

@@ -96,8 +96,9 @@ int bootparams_cmdline_place(const struct gmem *mem, gpa_t gpa, const char *cmdl
 		return nb_error_set(err, NB_EINVAL,
 				    "kernel command line [%#llx, +%#lx) is not inside guest memory "
 				    "[%#llx, +%#llx)",
-				    (unsigned long long)gpa, n + 1, (unsigned long long)mem->base,
-				    (unsigned long long)mem->size);
+				    (unsigned long long)gpa, n + 1,
+				    (unsigned long long)mem->r[0].base,
+				    (unsigned long long)gmem_end(mem));
 	return 0;
 }
 

@@ -271,7 +271,7 @@ int bzimage_load(const struct bzimage_info *bz, const uint8_t *img, size_t len,
 		    "kernel needs [%#llx, +%#llx) (init_size %#x), not inside guest "
 		    "memory [%#llx, +%#llx)",
 		    (unsigned long long)addr, (unsigned long long)need, bz->init_size,
-		    (unsigned long long)mem->base, (unsigned long long)mem->size);
+		    (unsigned long long)mem->r[0].base, (unsigned long long)gmem_end(mem));
 	if (gmem_write(mem, addr, img + bz->kernel_offset, bz->kernel_size) < 0)
 		return nb_error_set(err, NB_EINTERNAL, "kernel copy to %#llx failed",
 				    (unsigned long long)addr);

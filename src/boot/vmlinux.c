@@ -214,7 +214,7 @@ int vmlinux_load(const struct vmlinux_info *info, const uint8_t *img, size_t len
 			    "segment %u: [%#llx, +%#llx) is not inside guest memory "
 			    "[%#llx, +%#llx)",
 			    i, (unsigned long long)s->paddr, (unsigned long long)s->memsz,
-			    (unsigned long long)mem->base, (unsigned long long)mem->size);
+			    (unsigned long long)mem->r[0].base, (unsigned long long)gmem_end(mem));
 	}
 	for (unsigned i = 0; i < info->nsegs; i++) {
 		const struct vmlinux_seg *s = &info->segs[i];

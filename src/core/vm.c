@@ -25,19 +25,21 @@ int vm_create(const struct kvmhost *kvm, struct vm **out)
 	return 0;
 }
 
-int vm_set_memory(struct vm *vm, gpa_t gpa, void *host, uint64_t size)
+int vm_add_memory(struct vm *vm, gpa_t gpa, void *host, uint64_t size)
 {
+	struct gmem next = vm->mem;
+	int rc = gmem_add(&next, host, gpa, size);
+	if (rc)
+		return rc;
 	struct kvm_userspace_memory_region r = {
-	    .slot = 0,
+	    .slot = vm->mem.n,
 	    .guest_phys_addr = gpa,
 	    .memory_size = size,
 	    .userspace_addr = (uint64_t)(uintptr_t)host,
 	};
 	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return -errno;
-	vm->mem.host = host;
-	vm->mem.base = gpa;
-	vm->mem.size = size;
+	vm->mem = next;
 	return 0;
 }
 

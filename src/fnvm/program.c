@@ -539,7 +539,7 @@ int fnvm_vm_prepare(struct fnvm_program *p, struct fnvm_vm *out)
 		rc = -errno;
 		goto fail;
 	}
-	rc = vm_set_memory(out->vm, 0, h, size);
+	rc = vm_add_memory(out->vm, 0, h, size);
 	if (rc)
 		goto fail;
 	rc = vcpu_create(out->vm, 0, &out->cpu);

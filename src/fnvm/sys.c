@@ -318,7 +318,7 @@ static long sys_madvise(struct fnvm_proc *p, uint64_t a, uint64_t len, int advic
 	len = PAGE_UP(len);
 	if (!len)
 		return 0;
-	if (!range_ok(p, a, len) && !(a >= UVM_USER_BASE && a + len <= p->mem->size))
+	if (!range_ok(p, a, len) && !(a >= UVM_USER_BASE && a + len <= gmem_end(p->mem)))
 		return -ENOMEM;
 	if (advice == MADV_DONTNEED || advice == MADV_FREE) {
 		/* only mapped anonymous memory is dropped */
@@ -1348,7 +1348,7 @@ static long dispatch(struct fnvm_proc *p, uint64_t nr, const struct kvm_regs *r)
 		if (a0 & (FNVM_PAGE - 1))
 			return -EINVAL;
 		return (a0 >= UVM_USER_BASE && a0 + PAGE_UP(a1) >= a0 &&
-			a0 + PAGE_UP(a1) <= p->mem->size)
+			a0 + PAGE_UP(a1) <= gmem_end(p->mem))
 			   ? 0
 			   : -ENOMEM;
 	case SYS_madvise:

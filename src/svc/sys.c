@@ -625,7 +625,7 @@ static long sys_madvise(struct svc_thread *t, const uint64_t a[6])
 		return -EINVAL;
 	if (!len)
 		return 0;
-	if (addr < UVM_USER_BASE || __builtin_add_overflow(addr, len, &e) || e > vm->mem->size)
+	if (addr < UVM_USER_BASE || __builtin_add_overflow(addr, len, &e) || e > gmem_end(vm->mem))
 		return -ENOMEM;
 	if (advice == MADV_DONTNEED || advice == MADV_FREE) {
 		pthread_mutex_lock(&vm->mm_lock);
@@ -646,7 +646,7 @@ static long sys_mprotect(struct svc_thread *t, const uint64_t a[6])
 	if (addr & (SVC_PAGE - 1))
 		return -EINVAL;
 	if (addr < UVM_USER_BASE || __builtin_add_overflow(addr, PAGE_UP(a[1]), &e) ||
-	    e > t->vm->mem->size)
+	    e > gmem_end(t->vm->mem))
 		return -ENOMEM;
 	/* accepted; guest memory stays readable, writable and executable */
 	return 0;

@@ -123,6 +123,11 @@ def _kvm_usable() -> bool:
     return True
 
 
+# pvm (issue 4): the Debian-kernel boot test (tests/e2e/test_linux.py) is selectable
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow_linux: boots the Debian kernel (minutes on kvm_pvm)")
+
+
 def pytest_collection_modifyitems(config, items):
     if not _kvm_usable():
         skip = pytest.mark.skip(reason="/dev/kvm is not usable here")

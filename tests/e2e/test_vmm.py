@@ -50,7 +50,8 @@ def test_bad_inputs(tmp_path):
     cases = [
         (["--kernel", tmp_path / "missing"], "No such file"),
         (["--kernel", corrupt], "bzImage"),
-        (["--kernel", "/bin/true"], "bad magic"),
+        (["--kernel", "/bin/true"], "not a usable vmlinux"),  # an ELF: tried as PVH
+        (["--kernel", "/etc/passwd"], "bad magic"),
         (["--kernel", TINY, "--memory", "1M"], "--memory"),
         (["--kernel", TINY, "--memory", "nonsense"], "--memory"),
         (["--kernel", TINY, "--cpus", "0"], "--cpus"),
@@ -202,7 +203,7 @@ def test_control_api_pause_resume_kill(tmp_path):
         st, body = _api(sock, "GET", "/vm")
         assert st == 200 and json.loads(body) == {"state": "running", "cpus": 1,
                                                    "memory": 256 << 20, "kernel": str(TINY),
-                                                   "cmdline": "tiny.echo"}
+                                                   "cmdline": "tiny.echo", "boots": 1}
         assert _api(sock, "PUT", "/vm/pause")[0] == 204
         assert json.loads(_api(sock, "GET", "/vm")[1])["state"] == "paused"
         assert _api(sock, "PUT", "/vm/pause")[0] == 409

@@ -22,7 +22,7 @@
 #define FILL	   0xaa /* what guest memory holds before the build */
 
 struct mem {
-	uint8_t *buf; /* exactly m.size bytes, so ASan sees any stray access */
+	uint8_t *buf; /* exactly m.r[0].size bytes, so ASan sees any stray access */
 	struct gmem m;
 };
 
@@ -31,7 +31,7 @@ static struct mem mem_new(gpa_t base, uint64_t size)
 	struct mem x = {.buf = malloc(size)};
 	assert_non_null(x.buf);
 	memset(x.buf, FILL, size);
-	x.m = (struct gmem){.host = x.buf, .base = base, .size = size};
+	x.m = gmem_one(x.buf, base, size);
 	return x;
 }
 
@@ -187,7 +187,7 @@ static void check_layout_bytes(const struct mem *x, const struct acpi_config *cf
 	assert_int_equal(prev_end, base + l->size);
 	assert_true(covered <= l->size);
 	/* nothing written past the end */
-	if (base + l->size < x->m.base + x->m.size)
+	if (base + l->size < gmem_end(&x->m))
 		assert_int_equal(*at(x, base + l->size, 1), FILL);
 
 	/* XSDT entries */
@@ -874,8 +874,8 @@ static void refix(struct mem *x, const struct acpi_layout *l)
 {
 	for (unsigned t = 0; t < l->ntables; t++) {
 		const struct acpi_table_ref *r = &l->tables[t];
-		uint8_t *p = x->buf + (r->gpa - x->m.base);
-		uint64_t room = x->m.size - (r->gpa - x->m.base);
+		uint8_t *p = x->buf + (r->gpa - x->m.r[0].base);
+		uint64_t room = x->m.r[0].size - (r->gpa - x->m.r[0].base);
 		if (!strcmp(r->sig, "FACS"))
 			continue;
 		if (!strcmp(r->sig, "RSDP")) {
@@ -895,12 +895,12 @@ static void refix(struct mem *x, const struct acpi_layout *l)
 
 static uint64_t interesting_gpa(const struct mem *x, const struct acpi_layout *l)
 {
-	uint64_t end = x->m.base + x->m.size;
+	uint64_t end = gmem_end(&x->m);
 	switch (rnd() % 10) {
 	case 0:
 		return 0;
 	case 1:
-		return x->m.base - 1;
+		return x->m.r[0].base - 1;
 	case 2:
 		return end - 36;
 	case 3:
@@ -914,7 +914,7 @@ static uint64_t interesting_gpa(const struct mem *x, const struct acpi_layout *l
 	case 7:
 		return l->tables[rnd() % l->ntables].gpa + rnd() % 64;
 	case 8:
-		return x->m.base + rnd() % x->m.size;
+		return x->m.r[0].base + rnd() % x->m.r[0].size;
 	default:
 		return rnd();
 	}
@@ -956,7 +956,7 @@ static uint32_t interesting_len(uint32_t len)
 static void mutate(struct mem *x, const struct acpi_layout *l)
 {
 	const struct acpi_table_ref *r = &l->tables[rnd() % l->ntables];
-	uint8_t *p = x->buf + (r->gpa - x->m.base);
+	uint8_t *p = x->buf + (r->gpa - x->m.r[0].base);
 	unsigned n = 1 + (unsigned)(rnd() % 4);
 	for (unsigned k = 0; k < n; k++) {
 		switch (rnd() % 8) {
@@ -964,9 +964,9 @@ static void mutate(struct mem *x, const struct acpi_layout *l)
 		case 1:
 		case 2: /* random bytes anywhere in the tables */
 		{
-			uint64_t off = l->base - x->m.base + rnd() % l->size;
+			uint64_t off = l->base - x->m.r[0].base + rnd() % l->size;
 			unsigned cnt = 1 + (unsigned)(rnd() % 8);
-			for (unsigned i = 0; i < cnt && off + i < x->m.size; i++)
+			for (unsigned i = 0; i < cnt && off + i < x->m.r[0].size; i++)
 				x->buf[off + i] = (uint8_t)rnd();
 			break;
 		}
@@ -1036,11 +1036,11 @@ static void mutation_loop(unsigned ncpus, unsigned iters, unsigned *acc, unsigne
 	gpa_t mbase = 0x100000, tbase = mbase + 0x40;
 	struct mem x = mem_new(mbase, 0x40 + size);
 	assert_int_equal(acpi_build(&x.m, tbase, size, &cfg, &l, &err), 0);
-	uint8_t *pristine = malloc(x.m.size);
+	uint8_t *pristine = malloc(x.m.r[0].size);
 	assert_non_null(pristine);
-	memcpy(pristine, x.buf, x.m.size);
+	memcpy(pristine, x.buf, x.m.r[0].size);
 	for (unsigned it = 0; it < iters; it++) {
-		memcpy(x.buf, pristine, x.m.size);
+		memcpy(x.buf, pristine, x.m.r[0].size);
 		mutate(&x, &l);
 		struct acpi_info info;
 		memset(&err, 0, sizeof(err));
@@ -1082,7 +1082,7 @@ static void test_mutation_loop(void **state)
 	/* garbage behind a valid RSDP: random XSDT entries pointing at random bytes */
 	struct mem x = mem_new(0x100000, 0x2000);
 	for (unsigned it = 0; it < 2000; it++) {
-		for (size_t i = 0; i < x.m.size; i++)
+		for (size_t i = 0; i < x.m.r[0].size; i++)
 			x.buf[i] = (uint8_t)rnd();
 		uint8_t *r = x.buf;
 		memcpy(r, "RSD PTR ", 8);
@@ -1094,16 +1094,16 @@ static void test_mutation_loop(void **state)
 		uint32_t n = (uint32_t)(rnd() % 8);
 		put_le32(t + 4, 36 + 8 * n);
 		for (uint32_t k = 0; k < n; k++) {
-			uint64_t g = 0x100000 + 0x100 + rnd() % (x.m.size - 0x100);
+			uint64_t g = 0x100000 + 0x100 + rnd() % (x.m.r[0].size - 0x100);
 			put_le64(t + 36 + 8 * k, g);
 			uint8_t *h = x.buf + (g - 0x100000);
 			static const char *const sigs[] = {"FACP", "APIC", "MCFG", "SSDT"};
-			if (g + 8 <= 0x100000 + x.m.size) {
+			if (g + 8 <= 0x100000 + x.m.r[0].size) {
 				memcpy(h, sigs[rnd() % 4], 4);
 				put_le32(h + 4, (uint32_t)(36 + rnd() % 512));
 			}
 		}
-		struct acpi_layout l = {.base = 0x100000, .size = x.m.size, .ntables = 2};
+		struct acpi_layout l = {.base = 0x100000, .size = x.m.r[0].size, .ntables = 2};
 		strcpy(l.tables[0].sig, "RSDP");
 		l.tables[0].gpa = 0x100000;
 		l.tables[0].len = 36;

@@ -65,7 +65,7 @@ static struct guest guest_new(uint64_t size)
 {
 	struct guest g = {.buf = calloc(1, size)};
 	assert_non_null(g.buf);
-	g.mem = (struct gmem){.host = g.buf, .base = 0, .size = size};
+	g.mem = gmem_one(g.buf, 0, size);
 	return g;
 }
 
@@ -591,7 +591,7 @@ static void test_bz_load(void **state)
 	expect_msg(&err, "not relocatable");
 	assert_int_equal(bzimage_load(&info, im.b, im.len, &g.mem, 0x1000000, &err), 0);
 	/* guest memory that does not start at 0 */
-	struct gmem hi = {.host = g.buf, .base = 0x1000000, .size = 16 * MIB};
+	struct gmem hi = gmem_one(g.buf, 0x1000000, 16 * MIB);
 	assert_int_equal(bzimage_load(&info, im.b, im.len, &hi, 0x1000000, &err), 0);
 	assert_memory_equal(g.buf, im.b + BZ_SETUP, BZ_KSIZE);
 	free(g.buf);
@@ -1525,16 +1525,16 @@ static void test_vl_load(void **state)
 
 	/* memory that holds the text but not the data: nothing is written */
 	memset(g.buf + VL_TEXT_PA, 0xaa, 0x10000);
-	struct gmem small = {.host = g.buf, .base = 0, .size = VL_DATA_PA + 0x2fff};
+	struct gmem small = gmem_one(g.buf, 0, VL_DATA_PA + 0x2fff);
 	assert_int_equal(vmlinux_load(&info, im.b, im.len, &small, &err), -1);
 	assert_int_equal(err.code, NB_EINVAL);
 	expect_msg(&err, "segment 1: [0x1002000, +0x3000) is not inside guest memory");
 	for (size_t i = 0; i < 0x10000; i++)
 		assert_int_equal(g.buf[VL_TEXT_PA + i], 0xaa);
-	small.size = VL_DATA_PA + 0x3000; /* exactly enough */
+	small.r[0].size = VL_DATA_PA + 0x3000; /* exactly enough */
 	assert_int_equal(vmlinux_load(&info, im.b, im.len, &small, &err), 0);
 	/* memory starting at 16 MiB */
-	struct gmem hi = {.host = g.buf, .base = 16 * MIB, .size = 16 * MIB};
+	struct gmem hi = gmem_one(g.buf, 16 * MIB, 16 * MIB);
 	memset(g.buf, 0, 0x10000);
 	assert_int_equal(vmlinux_load(&info, im.b, im.len, &hi, &err), 0);
 	assert_memory_equal(g.buf, im.b + 0x1000, 0x400);

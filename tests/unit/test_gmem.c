@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests: gmem_ptr, gmem_read, gmem_write, gmem_strnlen (src/core/gmem.{h,c}). */
+/* Unit tests: gmem_ptr, gmem_add, gmem_read, gmem_write, gmem_strnlen (src/core/gmem.{h,c}). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,7 +30,7 @@ static int setup(void **state)
 		return -1;
 	for (size_t i = 0; i < SIZE; i++)
 		f->buf[i] = (uint8_t)(i * 7 + 1) | 1; /* no NUL bytes */
-	f->m = (struct gmem){.host = f->buf, .base = BASE, .size = SIZE};
+	f->m = gmem_one(f->buf, BASE, SIZE);
 	*state = f;
 	return 0;
 }
@@ -86,12 +86,12 @@ static void test_ptr_outside(void **state)
 static void test_ptr_top_of_space(void **state)
 {
 	struct fixture *f = *state;
-	struct gmem top = {.host = f->buf, .base = UINT64_MAX - SIZE + 1, .size = SIZE};
+	struct gmem top = gmem_one(f->buf, UINT64_MAX - SIZE + 1, SIZE);
 	assert_ptr_equal(gmem_ptr(&top, UINT64_MAX, 1), f->buf + SIZE - 1);
-	assert_ptr_equal(gmem_ptr(&top, top.base, SIZE), f->buf);
+	assert_ptr_equal(gmem_ptr(&top, top.r[0].base, SIZE), f->buf);
 	assert_null(gmem_ptr(&top, UINT64_MAX, 2));
-	assert_null(gmem_ptr(&top, top.base, SIZE + 1));
-	assert_null(gmem_ptr(&top, top.base - 1, 1));
+	assert_null(gmem_ptr(&top, top.r[0].base, SIZE + 1));
+	assert_null(gmem_ptr(&top, top.r[0].base - 1, 1));
 	assert_null(gmem_ptr(&top, UINT64_MAX, UINT64_MAX));
 	assert_null(gmem_ptr(&top, 0, 1)); /* wrapped around */
 	assert_null(gmem_ptr(&top, 0, 0));
@@ -106,7 +106,7 @@ static void test_ptr_top_of_space(void **state)
 static void test_ptr_empty(void **state)
 {
 	struct fixture *f = *state;
-	struct gmem e = {.host = f->buf, .base = BASE, .size = 0};
+	struct gmem e = gmem_one(f->buf, BASE, 0);
 	assert_ptr_equal(gmem_ptr(&e, BASE, 0), f->buf);
 	assert_null(gmem_ptr(&e, BASE, 1));
 	assert_null(gmem_ptr(&e, BASE + 1, 0));
@@ -196,6 +196,81 @@ static void test_strnlen(void **state)
 	assert_int_equal(gmem_strnlen(m, BASE + SIZE - 16, 14), -ENAMETOOLONG);
 }
 
+/* Several regions (RAM below the PCI hole and above 4 GiB, as nubis-vmm maps it): a range
+ * must lie inside ONE region, adjacent regions are not joined, gaps are outside. */
+static void test_regions(void **state)
+{
+	(void)state;
+	static uint8_t lo[0x2000], mid[0x1000], hi[0x3000];
+	struct gmem m = {0};
+	/* added out of order: kept sorted */
+	assert_int_equal(gmem_add(&m, hi, 0x100000000ull, sizeof(hi)), 0);
+	assert_int_equal(gmem_add(&m, lo, 0, sizeof(lo)), 0);
+	assert_int_equal(gmem_add(&m, mid, 0x2000, sizeof(mid)), 0); /* adjacent to lo */
+	assert_int_equal(m.n, 3);
+	assert_int_equal(m.r[0].base, 0);
+	assert_int_equal(m.r[1].base, 0x2000);
+	assert_int_equal(m.r[2].base, 0x100000000ull);
+	assert_int_equal(gmem_end(&m), 0x100003000ull);
+	assert_int_equal(gmem_total(&m), sizeof(lo) + sizeof(mid) + sizeof(hi));
+
+	assert_ptr_equal(gmem_ptr(&m, 0x1fff, 1), lo + 0x1fff);
+	assert_ptr_equal(gmem_ptr(&m, 0x2000, 0x1000), mid);
+	assert_ptr_equal(gmem_ptr(&m, 0x100000000ull, 0x3000), hi);
+	assert_ptr_equal(gmem_ptr(&m, 0x100002fffull, 1), hi + 0x2fff);
+	/* across the lo/mid boundary: two regions, even though they touch */
+	assert_null(gmem_ptr(&m, 0x1fff, 2));
+	assert_null(gmem_ptr(&m, 0, 0x3000));
+	/* in the gap (the hole) and across it */
+	assert_null(gmem_ptr(&m, 0x3000, 1));
+	assert_null(gmem_ptr(&m, 0xc0000000ull, 1));
+	assert_null(gmem_ptr(&m, 0x2fff, 0x100000000ull));
+	assert_null(gmem_ptr(&m, 0xffffffffull, 2));
+	/* past the end, overflow */
+	assert_null(gmem_ptr(&m, 0x100003000ull, 1));
+	assert_null(gmem_ptr(&m, 0x100000001ull, UINT64_MAX));
+	assert_null(gmem_ptr(&m, UINT64_MAX, 1));
+
+	uint8_t b[4] = {1, 2, 3, 4}, r[4] = {0};
+	assert_int_equal(gmem_write(&m, 0x100001000ull, b, 4), 0);
+	assert_int_equal(gmem_read(&m, 0x100001000ull, r, 4), 0);
+	assert_memory_equal(r, b, 4);
+	assert_int_equal(gmem_write(&m, 0x1ffe, b, 4), -EFAULT);
+	assert_int_equal(lo[0x1ffe], 0); /* nothing written on failure */
+
+	/* a string is not read across regions */
+	memset(lo + 0x1ff0, 'a', 0x10);
+	mid[0] = 0;
+	assert_int_equal(gmem_strnlen(&m, 0x1ff0, 100), -EFAULT);
+	assert_int_equal(gmem_strnlen(&m, 0x2000, 100), 0);
+	hi[5] = 0;
+	memset(hi, 'b', 5);
+	assert_int_equal(gmem_strnlen(&m, 0x100000000ull, 100), 5);
+}
+
+static void test_add_rejects(void **state)
+{
+	(void)state;
+	static uint8_t buf[0x1000];
+	struct gmem m = {0};
+	assert_int_equal(gmem_add(&m, buf, 0x10000, 0x1000), 0);
+	assert_int_equal(gmem_add(&m, buf, 0x10000, 0x1000), -EINVAL);	/* same */
+	assert_int_equal(gmem_add(&m, buf, 0xf001, 0x1000), -EINVAL);	/* tail overlaps */
+	assert_int_equal(gmem_add(&m, buf, 0x10fff, 0x1000), -EINVAL);	/* head overlaps */
+	assert_int_equal(gmem_add(&m, buf, 0x8000, 0x100000), -EINVAL); /* covers it */
+	assert_int_equal(gmem_add(&m, buf, 0x20000, 0), -EINVAL);	/* empty */
+	assert_int_equal(gmem_add(&m, buf, UINT64_MAX - 0xfff, 0x1001), -EINVAL); /* wraps */
+	assert_int_equal(gmem_add(&m, buf, UINT64_MAX - 0xfff, 0x1000), 0);	  /* ends at 2^64 */
+	assert_int_equal(m.n, 2);
+	assert_int_equal(gmem_add(&m, buf, 0xf000, 0x1000), 0);	 /* exactly adjacent below */
+	assert_int_equal(gmem_add(&m, buf, 0x11000, 0x1000), 0); /* and above */
+	assert_int_equal(m.n, 4);
+	assert_int_equal(gmem_add(&m, buf, 0x100000, 0x1000), -ENOSPC);
+	assert_int_equal(m.n, GMEM_MAX_REGIONS);
+	for (unsigned i = 1; i < m.n; i++)
+		assert_true(m.r[i - 1].base < m.r[i].base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +280,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ptr_empty, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_strnlen, setup, teardown),
+	    cmocka_unit_test(test_regions),
+	    cmocka_unit_test(test_add_rejects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -162,7 +162,7 @@ static int load_at(const uint8_t *img, size_t len, const struct bzimage_info *bz
 		perror("calloc");
 		exit(2);
 	}
-	struct gmem mem = {.host = buf, .base = base, .size = size};
+	struct gmem mem = gmem_one(buf, base, size);
 	int r = bzimage_load(bz, img, len, &mem, addr, &err);
 	if (r == 0)
 		CHECK(!memcmp(buf + (addr - base), img + bz->kernel_offset, bz->kernel_size));

@@ -67,7 +67,7 @@ static int probe_make(const struct kvmhost *kvm, struct probe_vm *p)
 		goto fail;
 	}
 	if ((rc = x86_uvm_build(p->mem, PROBE_MEM)) ||
-	    (rc = vm_set_memory(p->vm, 0, p->mem, PROBE_MEM)) ||
+	    (rc = vm_add_memory(p->vm, 0, p->mem, PROBE_MEM)) ||
 	    (rc = vcpu_create(p->vm, 0, &p->cpu)) || (rc = x86_uvm_vcpu_init(p->cpu)))
 		goto fail;
 	return 0;
