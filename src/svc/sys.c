@@ -379,7 +379,7 @@ static long sys_msync(struct svc_thread *t, const uint64_t a[6])
 	if ((addr & (SVC_PAGE - 1)) || (flags & ~(MS_ASYNC | MS_SYNC | MS_INVALIDATE)) ||
 	    ((flags & MS_ASYNC) && (flags & MS_SYNC)))
 		return -EINVAL;
-	if (addr < UVM_USER_BASE || __builtin_add_overflow(addr, len, &e) || e > vm->mem->size)
+	if (addr < UVM_USER_BASE || __builtin_add_overflow(addr, len, &e) || e > gmem_end(vm->mem))
 		return -ENOMEM;
 	long rc = 0;
 	pthread_mutex_lock(&vm->mm_lock);
