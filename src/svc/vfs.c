@@ -1829,6 +1829,20 @@ static int file_new(struct loc *L, enum vfs_file_type type, bool upper, struct v
 	return 0;
 }
 
+/* Ready directory L->dir for a new entry named L->name: refuses a whiteout
+ * name (-EINVAL), copies the directory up and charges one entry to the quota.
+ * 0 or -errno; on 0 the caller undoes the charge with entry_release_in(v,
+ * L->dir, 1) if the entry is then not created. */
+static int create_prepare(struct vfs *v, struct loc *L)
+{
+	int err;
+	if (is_wh(L->name))
+		return -EINVAL;
+	if ((err = copy_up_dir(v, L->dir)))
+		return err;
+	return entry_charge_in(v, L->dir);
+}
+
 static int open_once(struct vfs *v, const char *path, int flags, mode_t mode, struct vfs_file **out)
 {
 	struct loc *L = loc_new();
@@ -1876,11 +1890,7 @@ static int open_once(struct vfs *v, const char *path, int flags, mode_t mode, st
 			err = -EISDIR;
 			goto out;
 		}
-		if (is_wh(L->name)) {
-			err = -EINVAL;
-			goto out;
-		}
-		if ((err = copy_up_dir(v, L->dir)) || (err = entry_charge_in(v, L->dir)))
+		if ((err = create_prepare(v, L)))
 			goto out;
 		fd = openat(L->dir->fd[0], L->name,
 			    acc | keep | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
@@ -2565,9 +2575,7 @@ int vfs_symlink(struct vfs *v, const char *target, const char *path)
 		err = -EEXIST;
 	else if (L->trailing)
 		err = -ENOENT;
-	else if (is_wh(L->name))
-		err = -EINVAL;
-	else if (!(err = copy_up_dir(v, L->dir)) && !(err = entry_charge_in(v, L->dir))) {
+	else if (!(err = create_prepare(v, L))) {
 		if (symlinkat(target, L->dir->fd[0], L->name) < 0) {
 			err = -errno;
 			entry_release_in(v, L->dir, 1);
@@ -2813,11 +2821,7 @@ int vfs_sock_path(struct vfs *v, const char *path, bool create, int *dirfd, char
 			err = -EADDRINUSE;
 			goto out;
 		}
-		if (is_wh(L->name)) {
-			err = -EINVAL;
-			goto out;
-		}
-		if ((err = copy_up_dir(v, L->dir)) || (err = entry_charge_in(v, L->dir)))
+		if ((err = create_prepare(v, L)))
 			goto out;
 		if (v->mnts[L->dir->mnt].kind == MNT_UNION)
 			unwhiteout(v, L->dir->fd[0], L->name);
