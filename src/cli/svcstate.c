@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/rmtree.h"
+
 /* config.json and state.json are small; anything larger is corrupt */
 #define SVCSTATE_JSON_MAX (1u << 20)
 
@@ -519,40 +521,6 @@ static int store_lock(struct svcstate_store *s, struct nb_error *err)
 	return fd;
 }
 
-/* Remove everything under @dirfd (not following symlinks), then @name in @parent. */
-static int rmtree_at(int parent, const char *name, int depth)
-{
-	if (depth > 512)
-		return -ELOOP;
-	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return -errno;
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* a directory without write/search permission (chmod 0 by the guest) */
-	fchmod(fd, 0700);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	int rc = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		int r = rmtree_at(dirfd(d), de->d_name, depth + 1);
-		if (r < 0 && !rc)
-			rc = r;
-	}
-	closedir(d);
-	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
-		rc = -errno;
-	return rc;
-}
-
 static void random_id(char out[65])
 {
 	uint8_t b[32];
@@ -671,7 +639,7 @@ unique:
 	rc = svcstate_load(s, id, out, err);
 out:
 	if (rc < 0 && made)
-		rmtree_at(s->dirfd, id, 0);
+		nb_rmtree_at(s->dirfd, id);
 	for (size_t i = 0; i < n; i++)
 		svcstate_rec_free(v[i]);
 	free(v);
@@ -705,7 +673,7 @@ int svcstate_remove(struct svcstate_store *s, struct svcstate_rec *r, struct nb_
 	const char *victim = r->id;
 	if (renameat(s->dirfd, r->id, s->dirfd, gone) == 0)
 		victim = gone;
-	int e = rmtree_at(where, victim, 0);
+	int e = nb_rmtree_at(where, victim);
 	if (e < 0)
 		rc = nb_error_sys(err, -e, "removing %s", r->dir);
 out:

@@ -339,7 +339,7 @@ static void sweep_tmp(struct image_store *s)
 	struct dirent *de;
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			layer_rmtree(dirfd(d), de->d_name);
+			nb_rmtree_at(dirfd(d), de->d_name);
 	closedir(d);
 }
 
@@ -928,7 +928,7 @@ static int add_layer(struct import *im, int fd, size_t idx, size_t total, const 
 		goto fail;
 	}
 	if (!diff && layer_present(im, st.diff_hex)) {
-		layer_rmtree(im->tmpfd, tname);
+		nb_rmtree_at(im->tmpfd, tname);
 		tname[0] = '\0';
 		rec->size = present_size(im, st.diff_hex);
 	} else {
@@ -946,7 +946,7 @@ static int add_layer(struct import *im, int fd, size_t idx, size_t total, const 
 	im->image_bytes += rec->size;
 	return 0;
 fail:
-	layer_rmtree(im->tmpfd, tname);
+	nb_rmtree_at(im->tmpfd, tname);
 	return -1;
 }
 
@@ -1510,7 +1510,7 @@ out:
 		close(im.layersfd);
 	if (im.tmpfd >= 0)
 		close(im.tmpfd);
-	layer_rmtree(s->rootfd, im.tmpname);
+	nb_rmtree_at(s->rootfd, im.tmpname);
 	oci_config_release(&cfg);
 	free(im.layers);
 	free(im.tmp_layers);
@@ -1626,9 +1626,9 @@ static void gc(struct image_store *s)
 			char t[96];
 			snprintf(t, sizeof(t), "../../tmp/gc-%s%s", hex, de->d_name + 64);
 			if (renameat(dirfd(d), de->d_name, dirfd(d), t) == 0)
-				layer_rmtree(s->rootfd, t + 6);
+				nb_rmtree_at(s->rootfd, t + 6);
 			else
-				layer_rmtree(dirfd(d), de->d_name);
+				nb_rmtree_at(dirfd(d), de->d_name);
 		}
 		closedir(d);
 	}

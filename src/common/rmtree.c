@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#include "rmtree.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RMTREE_MAX_DEPTH 4096
+
+static int rmtree_depth(int dfd, const char *name, int depth)
+{
+	if (depth > RMTREE_MAX_DEPTH)
+		return -ELOOP;
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -errno;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	/* a directory without write/search permission (chmod 0 by a guest) */
+	(void)fchmod(fd, 0700);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		int r = rmtree_depth(dirfd(d), de->d_name, depth + 1);
+		if (r < 0 && !rc)
+			rc = r;
+	}
+	closedir(d);
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
+		rc = -errno;
+	return rc;
+}
+
+int nb_rmtree_at(int dirfd, const char *name)
+{
+	return rmtree_depth(dirfd, name, 0);
+}
