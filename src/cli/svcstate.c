@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/rmtree.h"
+#include "../common/dir.h"
 
 /* config.json and state.json are small; anything larger is corrupt */
 #define SVCSTATE_JSON_MAX (1u << 20)
@@ -425,13 +425,9 @@ static int rec_cmp(const void *a, const void *b)
 int svcstate_list(struct svcstate_store *s, struct svcstate_rec ***out, size_t *n,
 		  struct nb_error *err)
 {
-	int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = nb_opendir_at(s->dirfd, ".", 0);
+	if (!d)
 		return nb_error_sys(err, errno, "%s", s->dir);
-	}
 	struct svcstate_rec **v = NULL;
 	size_t cnt = 0, cap = 0;
 	struct dirent *de;
@@ -689,13 +685,9 @@ int svcstate_remove_broken(struct svcstate_store *s, const char *ref, char id_ou
 	size_t reflen = strlen(ref);
 	if (reflen < 4 || reflen > 64 || strspn(ref, "0123456789abcdef") != reflen)
 		return nb_error_set(err, NB_ENOENT, "no such container: %s", ref);
-	int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = nb_opendir_at(s->dirfd, ".", 0);
+	if (!d)
 		return nb_error_sys(err, errno, "%s", s->dir);
-	}
 	char hit[65] = "";
 	int n = 0;
 	struct dirent *de;

@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/dir.h"
 #include "../common/error.h"
-#include "../common/rmtree.h"
 #include "libs.h"
 
 /* ---- digest.c: SHA-256 (OpenSSL EVP) ---------------------------------- */
@@ -88,7 +88,7 @@ int layer_enable_filters(const struct libs *lib, struct archive *a);
 int layer_pack_dir(const struct libs *lib, const char *src_path, int out_fd,
 		   const struct layer_limits *lim, struct nb_error *err);
 
-/* Tree removal: nb_rmtree_at() from common/rmtree.h. */
+/* Tree removal: nb_rmtree_at() from common/dir.h. */
 
 /* ---- oci.c: OCI / Docker JSON documents -------------------------------- */
 

@@ -35,6 +35,8 @@
 
 #include "vfs.h"
 
+#include "../common/dir.h"
+
 #ifndef __NR_fchmodat2
 #define __NR_fchmodat2 452
 #endif
@@ -958,14 +960,10 @@ static uint64_t tree_usage(int dfd, unsigned depth, uint64_t *entries)
 {
 	if (depth > VFS_PATH_MAX / 2 + 8) /* deeper than any guest path */
 		return 0;
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = nb_opendir_at(dfd, ".", 0);
+	if (!d)
 		return 0;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return 0;
-	}
+	int fd = dirfd(d);
 	uint64_t sum = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
@@ -1433,15 +1431,9 @@ static int list_dir(struct vfs *v, unsigned mnt, enum synth sy, const int *fds, 
 	for (unsigned i = 0; i < nfd && sy == SY_NONE; i++) {
 		if (fds[i] < 0)
 			continue;
-		int fd = openat(fds[i], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			err = -errno;
-			goto fail;
-		}
-		DIR *dir = fdopendir(fd);
+		DIR *dir = nb_opendir_at(fds[i], ".", 0);
 		if (!dir) {
 			err = -errno;
-			close(fd);
 			goto fail;
 		}
 		struct dirent *e;
@@ -2254,14 +2246,10 @@ static int dir_empty(struct vfs *v, const struct node *d)
  * @fd holds, so that the host can remove or replace it. */
 static int clear_upper_dir(struct vfs *v, int pfd, const char *name)
 {
-	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = nb_opendir_at(pfd, name, O_NOFOLLOW);
+	if (!d)
 		return errno == ENOENT ? 0 : -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
+	int fd = dirfd(d);
 	int err = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#include "rmtree.h"
+#include "dir.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -9,6 +8,20 @@
 #include <unistd.h>
 
 #define RMTREE_MAX_DEPTH 4096
+
+DIR *nb_opendir_at(int dirfd, const char *path, int flags)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
+	if (fd < 0)
+		return NULL;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
 
 static int rmtree_depth(int dfd, const char *name, int depth)
 {
@@ -18,17 +31,11 @@ static int rmtree_depth(int dfd, const char *name, int depth)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -errno;
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = nb_opendir_at(dfd, name, O_NOFOLLOW);
+	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	/* a directory without write/search permission (chmod 0 by a guest) */
-	(void)fchmod(fd, 0700);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
+	(void)fchmod(dirfd(d), 0700);
 	int rc = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
