@@ -322,9 +322,19 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+/* The index of @name in @names[0..@n), or -1. */
+static long name_index(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, names[i]))
+			return (long)i;
+	return -1;
+}
+
 /* Look up @name in synthetic directory @d; @c has its path already. */
 static int synth_lookup(struct vfs *v, const struct node *d, const char *name, struct node *c)
 {
+	long idx;
 	c->mnt = d->mnt;
 	c->nfd = 0;
 	c->top = 0;
@@ -342,13 +352,12 @@ static int synth_lookup(struct vfs *v, const struct node *d, const char *name, s
 			c->sy = SY_PROC_SELF; /* one process per VM: every pid is "self" */
 			return 0;
 		}
-		for (size_t i = 0; i < sizeof(proc_files) / sizeof(proc_files[0]); i++)
-			if (!strcmp(name, proc_files[i])) {
-				c->sy = SY_PROC_FILE;
-				c->sarg = (long)i;
-				return 0;
-			}
-		return -ENOENT;
+		idx = name_index(proc_files, sizeof(proc_files) / sizeof(proc_files[0]), name);
+		if (idx < 0)
+			return -ENOENT;
+		c->sy = SY_PROC_FILE;
+		c->sarg = idx;
+		return 0;
 	case SY_PROC_SELF:
 		if (!strcmp(name, "fd")) {
 			c->sy = SY_PROC_FD;
@@ -366,13 +375,13 @@ static int synth_lookup(struct vfs *v, const struct node *d, const char *name, s
 			c->sy = SY_PROC_CWD;
 			return 0;
 		}
-		for (size_t i = 0; i < sizeof(proc_self_files) / sizeof(proc_self_files[0]); i++)
-			if (!strcmp(name, proc_self_files[i])) {
-				c->sy = SY_PROC_SELF_FILE;
-				c->sarg = (long)i;
-				return 0;
-			}
-		return -ENOENT;
+		idx = name_index(proc_self_files,
+				 sizeof(proc_self_files) / sizeof(proc_self_files[0]), name);
+		if (idx < 0)
+			return -ENOENT;
+		c->sy = SY_PROC_SELF_FILE;
+		c->sarg = idx;
+		return 0;
 	case SY_PROC_FD: {
 		if (!all_digits(name) || !v->proc.fd_link)
 			return -ENOENT;
