@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/dir.h"
+
 /* config.json and state.json are small; anything larger is corrupt */
 #define SVCSTATE_JSON_MAX (1u << 20)
 
@@ -423,13 +425,9 @@ static int rec_cmp(const void *a, const void *b)
 int svcstate_list(struct svcstate_store *s, struct svcstate_rec ***out, size_t *n,
 		  struct nb_error *err)
 {
-	int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = nb_opendir_at(s->dirfd, ".", 0);
+	if (!d)
 		return nb_error_sys(err, errno, "%s", s->dir);
-	}
 	struct svcstate_rec **v = NULL;
 	size_t cnt = 0, cap = 0;
 	struct dirent *de;
@@ -517,40 +515,6 @@ static int store_lock(struct svcstate_store *s, struct nb_error *err)
 		}
 	}
 	return fd;
-}
-
-/* Remove everything under @dirfd (not following symlinks), then @name in @parent. */
-static int rmtree_at(int parent, const char *name, int depth)
-{
-	if (depth > 512)
-		return -ELOOP;
-	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return -errno;
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* a directory without write/search permission (chmod 0 by the guest) */
-	fchmod(fd, 0700);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	int rc = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		int r = rmtree_at(dirfd(d), de->d_name, depth + 1);
-		if (r < 0 && !rc)
-			rc = r;
-	}
-	closedir(d);
-	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
-		rc = -errno;
-	return rc;
 }
 
 static void random_id(char out[65])
@@ -671,7 +635,7 @@ unique:
 	rc = svcstate_load(s, id, out, err);
 out:
 	if (rc < 0 && made)
-		rmtree_at(s->dirfd, id, 0);
+		nb_rmtree_at(s->dirfd, id);
 	for (size_t i = 0; i < n; i++)
 		svcstate_rec_free(v[i]);
 	free(v);
@@ -705,7 +669,7 @@ int svcstate_remove(struct svcstate_store *s, struct svcstate_rec *r, struct nb_
 	const char *victim = r->id;
 	if (renameat(s->dirfd, r->id, s->dirfd, gone) == 0)
 		victim = gone;
-	int e = rmtree_at(where, victim, 0);
+	int e = nb_rmtree_at(where, victim);
 	if (e < 0)
 		rc = nb_error_sys(err, -e, "removing %s", r->dir);
 out:
@@ -721,13 +685,9 @@ int svcstate_remove_broken(struct svcstate_store *s, const char *ref, char id_ou
 	size_t reflen = strlen(ref);
 	if (reflen < 4 || reflen > 64 || strspn(ref, "0123456789abcdef") != reflen)
 		return nb_error_set(err, NB_ENOENT, "no such container: %s", ref);
-	int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = nb_opendir_at(s->dirfd, ".", 0);
+	if (!d)
 		return nb_error_sys(err, errno, "%s", s->dir);
-	}
 	char hit[65] = "";
 	int n = 0;
 	struct dirent *de;

@@ -328,18 +328,13 @@ static void store_unlock(int fd)
 /* Remove leftovers of crashed writers (called with the lock held). */
 static void sweep_tmp(struct image_store *s)
 {
-	int fd = openat(s->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	DIR *d = nb_opendir_at(s->rootfd, "tmp", O_NOFOLLOW);
+	if (!d)
 		return;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
 	struct dirent *de;
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			layer_rmtree(dirfd(d), de->d_name);
+			nb_rmtree_at(dirfd(d), de->d_name);
 	closedir(d);
 }
 
@@ -510,14 +505,9 @@ static int record_ids(struct image_store *s, char (**ids)[65], size_t *n, struct
 {
 	*ids = NULL;
 	*n = 0;
-	int fd = openat(s->rootfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	DIR *d = nb_opendir_at(s->rootfd, "images", O_NOFOLLOW);
+	if (!d)
 		return nb_error_sys(err, errno, "opening %s/images", s->root);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return nb_error_sys(err, errno, "opening %s/images", s->root);
-	}
 	size_t cap = 0;
 	struct dirent *de;
 	int rc = 0;
@@ -928,7 +918,7 @@ static int add_layer(struct import *im, int fd, size_t idx, size_t total, const 
 		goto fail;
 	}
 	if (!diff && layer_present(im, st.diff_hex)) {
-		layer_rmtree(im->tmpfd, tname);
+		nb_rmtree_at(im->tmpfd, tname);
 		tname[0] = '\0';
 		rec->size = present_size(im, st.diff_hex);
 	} else {
@@ -946,7 +936,7 @@ static int add_layer(struct import *im, int fd, size_t idx, size_t total, const 
 	im->image_bytes += rec->size;
 	return 0;
 fail:
-	layer_rmtree(im->tmpfd, tname);
+	nb_rmtree_at(im->tmpfd, tname);
 	return -1;
 }
 
@@ -1510,7 +1500,7 @@ out:
 		close(im.layersfd);
 	if (im.tmpfd >= 0)
 		close(im.tmpfd);
-	layer_rmtree(s->rootfd, im.tmpname);
+	nb_rmtree_at(s->rootfd, im.tmpname);
 	oci_config_release(&cfg);
 	free(im.layers);
 	free(im.tmp_layers);
@@ -1524,14 +1514,9 @@ out:
 /* Best effort: a service under $root/containers/ naming the image. */
 static int image_in_use(struct image_store *s, const char *id, char *who, size_t whosz)
 {
-	int fd = openat(s->rootfd, "containers", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	DIR *d = nb_opendir_at(s->rootfd, "containers", O_NOFOLLOW);
+	if (!d)
 		return 0;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return 0;
-	}
 	int used = 0;
 	struct dirent *de;
 	static const char *const files[] = {"image", "image-id", "config.json", "state.json"};
@@ -1599,14 +1584,9 @@ static void gc(struct image_store *s)
 	free(ids);
 	static const char *const dirs[] = {"layers/sha256", "blobs/sha256"};
 	for (size_t k = 0; k < 2; k++) {
-		int fd = openat(s->rootfd, dirs[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
+		DIR *d = nb_opendir_at(s->rootfd, dirs[k], 0);
+		if (!d)
 			continue;
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			continue;
-		}
 		struct dirent *de;
 		while ((de = readdir(d))) {
 			char hex[65];
@@ -1626,9 +1606,9 @@ static void gc(struct image_store *s)
 			char t[96];
 			snprintf(t, sizeof(t), "../../tmp/gc-%s%s", hex, de->d_name + 64);
 			if (renameat(dirfd(d), de->d_name, dirfd(d), t) == 0)
-				layer_rmtree(s->rootfd, t + 6);
+				nb_rmtree_at(s->rootfd, t + 6);
 			else
-				layer_rmtree(dirfd(d), de->d_name);
+				nb_rmtree_at(dirfd(d), de->d_name);
 		}
 		closedir(d);
 	}

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/dir.h"
 #include "../common/error.h"
 #include "libs.h"
 
@@ -87,9 +88,7 @@ int layer_enable_filters(const struct libs *lib, struct archive *a);
 int layer_pack_dir(const struct libs *lib, const char *src_path, int out_fd,
 		   const struct layer_limits *lim, struct nb_error *err);
 
-/* Remove the tree @name under @dirfd (no symlink is followed). Returns 0 or
- * -errno of the first failure; a missing @name is not an error. */
-int layer_rmtree(int dirfd, const char *name);
+/* Tree removal: nb_rmtree_at() from common/dir.h. */
 
 /* ---- oci.c: OCI / Docker JSON documents -------------------------------- */
 

@@ -624,45 +624,6 @@ out:
 	return rc;
 }
 
-/* ---- removal ---- */
-
-static int rmtree_at(int dfd, const char *name, int depth)
-{
-	if (depth > 4096)
-		return -ELOOP;
-	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return -errno;
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	int rc = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		int r = rmtree_at(dirfd(d), de->d_name, depth + 1);
-		if (r < 0 && !rc)
-			rc = r;
-	}
-	closedir(d);
-	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
-		rc = -errno;
-	return rc;
-}
-
-int layer_rmtree(int dirfd, const char *name)
-{
-	return rmtree_at(dirfd, name, 0);
-}
-
 /* ---- packing a plain directory ---- */
 
 struct pack {

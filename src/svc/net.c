@@ -1682,7 +1682,11 @@ static long sys_shutdown(struct svc_thread *t, const uint64_t a[6])
 
 /* ---- names ------------------------------------------------------------------ */
 
-static long sys_getsockname(struct svc_thread *t, const uint64_t a[6])
+/* getsockname (@peer false) or getpeername (@peer true): the guest's view
+ * of the name recorded at bind/connect, else the host's name translated
+ * into it. For the peer the host is asked first, so that a socket without
+ * one gives ENOTCONN. */
+static long sock_name(struct svc_thread *t, const uint64_t a[6], bool peer)
 {
 	struct svc_file *f;
 	struct net_sock *s;
@@ -1691,14 +1695,24 @@ static long sys_getsockname(struct svc_thread *t, const uint64_t a[6])
 	long r = sock_get(t, a[0], &f, &s);
 	if (r < 0)
 		return r;
+	bool have_host = false;
+	if (peer) {
+		if (getpeername(f->host_fd, (struct sockaddr *)&hs, &hl) < 0) {
+			r = -errno;
+			goto out;
+		}
+		have_host = true;
+	}
 	pthread_mutex_lock(&s->net->lock);
-	if (s->namelen) {
-		memcpy(&gs, &s->name, s->namelen);
-		gl = s->namelen;
+	const struct sockaddr_storage *saved = peer ? &s->peer : &s->name;
+	socklen_t savedlen = peer ? s->peerlen : s->namelen;
+	if (savedlen) {
+		memcpy(&gs, saved, savedlen);
+		gl = savedlen;
 	}
 	pthread_mutex_unlock(&s->net->lock);
 	if (!gl) {
-		if (getsockname(f->host_fd, (struct sockaddr *)&hs, &hl) < 0) {
+		if (!have_host && getsockname(f->host_fd, (struct sockaddr *)&hs, &hl) < 0) {
 			r = -errno;
 			goto out;
 		}
@@ -1710,33 +1724,14 @@ out:
 	return r;
 }
 
+static long sys_getsockname(struct svc_thread *t, const uint64_t a[6])
+{
+	return sock_name(t, a, false);
+}
+
 static long sys_getpeername(struct svc_thread *t, const uint64_t a[6])
 {
-	struct svc_file *f;
-	struct net_sock *s;
-	struct sockaddr_storage hs, gs;
-	socklen_t hl = sizeof(hs), gl = 0;
-	long r = sock_get(t, a[0], &f, &s);
-	if (r < 0)
-		return r;
-	/* The host says whether there is a peer (ENOTCONN); the guest's view
-	 * names it. */
-	if (getpeername(f->host_fd, (struct sockaddr *)&hs, &hl) < 0) {
-		r = -errno;
-		goto out;
-	}
-	pthread_mutex_lock(&s->net->lock);
-	if (s->peerlen) {
-		memcpy(&gs, &s->peer, s->peerlen);
-		gl = s->peerlen;
-	}
-	pthread_mutex_unlock(&s->net->lock);
-	if (!gl)
-		guest_view(s, &hs, hl, &gs, &gl);
-	r = addr_out(t, a[1], a[2], &gs, gl);
-out:
-	svc_file_put(f);
-	return r;
+	return sock_name(t, a, true);
 }
 
 /* ---- options ------------------------------------------------------------------ */

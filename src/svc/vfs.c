@@ -35,6 +35,8 @@
 
 #include "vfs.h"
 
+#include "../common/dir.h"
+
 #ifndef __NR_fchmodat2
 #define __NR_fchmodat2 452
 #endif
@@ -320,9 +322,19 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+/* The index of @name in @names[0..@n), or -1. */
+static long name_index(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, names[i]))
+			return (long)i;
+	return -1;
+}
+
 /* Look up @name in synthetic directory @d; @c has its path already. */
 static int synth_lookup(struct vfs *v, const struct node *d, const char *name, struct node *c)
 {
+	long idx;
 	c->mnt = d->mnt;
 	c->nfd = 0;
 	c->top = 0;
@@ -340,13 +352,12 @@ static int synth_lookup(struct vfs *v, const struct node *d, const char *name, s
 			c->sy = SY_PROC_SELF; /* one process per VM: every pid is "self" */
 			return 0;
 		}
-		for (size_t i = 0; i < sizeof(proc_files) / sizeof(proc_files[0]); i++)
-			if (!strcmp(name, proc_files[i])) {
-				c->sy = SY_PROC_FILE;
-				c->sarg = (long)i;
-				return 0;
-			}
-		return -ENOENT;
+		idx = name_index(proc_files, sizeof(proc_files) / sizeof(proc_files[0]), name);
+		if (idx < 0)
+			return -ENOENT;
+		c->sy = SY_PROC_FILE;
+		c->sarg = idx;
+		return 0;
 	case SY_PROC_SELF:
 		if (!strcmp(name, "fd")) {
 			c->sy = SY_PROC_FD;
@@ -364,13 +375,13 @@ static int synth_lookup(struct vfs *v, const struct node *d, const char *name, s
 			c->sy = SY_PROC_CWD;
 			return 0;
 		}
-		for (size_t i = 0; i < sizeof(proc_self_files) / sizeof(proc_self_files[0]); i++)
-			if (!strcmp(name, proc_self_files[i])) {
-				c->sy = SY_PROC_SELF_FILE;
-				c->sarg = (long)i;
-				return 0;
-			}
-		return -ENOENT;
+		idx = name_index(proc_self_files,
+				 sizeof(proc_self_files) / sizeof(proc_self_files[0]), name);
+		if (idx < 0)
+			return -ENOENT;
+		c->sy = SY_PROC_SELF_FILE;
+		c->sarg = idx;
+		return 0;
 	case SY_PROC_FD: {
 		if (!all_digits(name) || !v->proc.fd_link)
 			return -ENOENT;
@@ -958,14 +969,10 @@ static uint64_t tree_usage(int dfd, unsigned depth, uint64_t *entries)
 {
 	if (depth > VFS_PATH_MAX / 2 + 8) /* deeper than any guest path */
 		return 0;
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = nb_opendir_at(dfd, ".", 0);
+	if (!d)
 		return 0;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return 0;
-	}
+	int fd = dirfd(d);
 	uint64_t sum = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
@@ -1433,15 +1440,9 @@ static int list_dir(struct vfs *v, unsigned mnt, enum synth sy, const int *fds, 
 	for (unsigned i = 0; i < nfd && sy == SY_NONE; i++) {
 		if (fds[i] < 0)
 			continue;
-		int fd = openat(fds[i], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			err = -errno;
-			goto fail;
-		}
-		DIR *dir = fdopendir(fd);
+		DIR *dir = nb_opendir_at(fds[i], ".", 0);
 		if (!dir) {
 			err = -errno;
-			close(fd);
 			goto fail;
 		}
 		struct dirent *e;
@@ -1829,6 +1830,20 @@ static int file_new(struct loc *L, enum vfs_file_type type, bool upper, struct v
 	return 0;
 }
 
+/* Ready directory L->dir for a new entry named L->name: refuses a whiteout
+ * name (-EINVAL), copies the directory up and charges one entry to the quota.
+ * 0 or -errno; on 0 the caller undoes the charge with entry_release_in(v,
+ * L->dir, 1) if the entry is then not created. */
+static int create_prepare(struct vfs *v, struct loc *L)
+{
+	int err;
+	if (is_wh(L->name))
+		return -EINVAL;
+	if ((err = copy_up_dir(v, L->dir)))
+		return err;
+	return entry_charge_in(v, L->dir);
+}
+
 static int open_once(struct vfs *v, const char *path, int flags, mode_t mode, struct vfs_file **out)
 {
 	struct loc *L = loc_new();
@@ -1876,11 +1891,7 @@ static int open_once(struct vfs *v, const char *path, int flags, mode_t mode, st
 			err = -EISDIR;
 			goto out;
 		}
-		if (is_wh(L->name)) {
-			err = -EINVAL;
-			goto out;
-		}
-		if ((err = copy_up_dir(v, L->dir)) || (err = entry_charge_in(v, L->dir)))
+		if ((err = create_prepare(v, L)))
 			goto out;
 		fd = openat(L->dir->fd[0], L->name,
 			    acc | keep | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
@@ -2244,14 +2255,10 @@ static int dir_empty(struct vfs *v, const struct node *d)
  * @fd holds, so that the host can remove or replace it. */
 static int clear_upper_dir(struct vfs *v, int pfd, const char *name)
 {
-	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = nb_opendir_at(pfd, name, O_NOFOLLOW);
+	if (!d)
 		return errno == ENOENT ? 0 : -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
+	int fd = dirfd(d);
 	int err = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
@@ -2565,9 +2572,7 @@ int vfs_symlink(struct vfs *v, const char *target, const char *path)
 		err = -EEXIST;
 	else if (L->trailing)
 		err = -ENOENT;
-	else if (is_wh(L->name))
-		err = -EINVAL;
-	else if (!(err = copy_up_dir(v, L->dir)) && !(err = entry_charge_in(v, L->dir))) {
+	else if (!(err = create_prepare(v, L))) {
 		if (symlinkat(target, L->dir->fd[0], L->name) < 0) {
 			err = -errno;
 			entry_release_in(v, L->dir, 1);
@@ -2813,11 +2818,7 @@ int vfs_sock_path(struct vfs *v, const char *path, bool create, int *dirfd, char
 			err = -EADDRINUSE;
 			goto out;
 		}
-		if (is_wh(L->name)) {
-			err = -EINVAL;
-			goto out;
-		}
-		if ((err = copy_up_dir(v, L->dir)) || (err = entry_charge_in(v, L->dir)))
+		if ((err = create_prepare(v, L)))
 			goto out;
 		if (v->mnts[L->dir->mnt].kind == MNT_UNION)
 			unwhiteout(v, L->dir->fd[0], L->name);

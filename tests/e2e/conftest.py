@@ -191,3 +191,21 @@ def hello_example():
             pytest.fail(f"not built: {p}", pytrace=False)
         return p
     return get
+
+
+# ---- built guest test programs (dedupe: shared by the test_svc_* files) ----
+def guest_program(name: str) -> Path:
+    """BUILD/tests/guest/NAME; fails the test when it has not been built."""
+    p = BUILD / "tests" / "guest" / name
+    if not p.exists():
+        pytest.fail(f"not built: {p}", pytrace=False)
+    return p
+
+
+def install_guest_programs(bindir: Path, names) -> None:
+    """Copies the built guest programs NAMES into BINDIR, executable."""
+    for name in names:
+        dst = bindir / name
+        dst.write_bytes(guest_program(name).read_bytes())
+        dst.chmod(0o755)
+# ---- end of built guest test programs ----

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, REPO, parse_kv
+from conftest import BUILD, REPO, install_guest_programs, parse_kv
 
 LIBCS_SVC = ["musl", "glibc"]
 ASAN_BUILD = Path(os.environ.get("NUBIS_ASAN_BUILD", REPO / "build-asan"))
@@ -26,13 +26,7 @@ def rootfs(tmp_path_factory):
     root = tmp_path_factory.mktemp("svcroot")
     (root / "bin").mkdir()
     (root / "tmp").mkdir()
-    for libc in LIBCS_SVC:
-        src = BUILD / "tests" / "guest" / f"svc-test-{libc}"
-        if not src.exists():
-            pytest.fail(f"not built: {src}", pytrace=False)
-        dst = root / "bin" / f"svc-test-{libc}"
-        dst.write_bytes(src.read_bytes())
-        dst.chmod(0o755)
+    install_guest_programs(root / "bin", [f"svc-test-{libc}" for libc in LIBCS_SVC])
     return root
 
 

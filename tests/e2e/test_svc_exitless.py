@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, parse_kv
+from conftest import BUILD, install_guest_programs, parse_kv
 
 TIMEOUT = 60
 LIBCS = ["musl", "glibc"]
@@ -27,14 +27,8 @@ def rootfs(tmp_path_factory):
     root = tmp_path_factory.mktemp("exlroot")
     (root / "bin").mkdir()
     (root / "tmp").mkdir()
-    for prog in ("svc-test", "fs-test"):
-        for libc in LIBCS:
-            src = BUILD / "tests" / "guest" / f"{prog}-{libc}"
-            if not src.exists():
-                pytest.fail(f"not built: {src}", pytrace=False)
-            dst = root / "bin" / f"{prog}-{libc}"
-            dst.write_bytes(src.read_bytes())
-            dst.chmod(0o755)
+    install_guest_programs(root / "bin", [f"{prog}-{libc}" for prog in ("svc-test", "fs-test")
+                                          for libc in LIBCS])
     return root
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, NUBIS, REPO
+from conftest import BUILD, NUBIS, REPO, guest_program
 
 ASAN_BUILD = Path(os.environ.get("NUBIS_ASAN_BUILD", REPO / "build-asan"))
 MONITORS = [NUBIS] + ([ASAN_BUILD / "nubis"] if (ASAN_BUILD / "nubis").exists() else [])
@@ -33,10 +33,7 @@ SECRET = "HOSTSECRET-fs-e2e"
 
 
 def fs_test(libc: str) -> Path:
-    p = BUILD / "tests" / "guest" / f"fs-test-{libc}"
-    if not p.exists():
-        pytest.fail(f"not built: {p}", pytrace=False)
-    return p
+    return guest_program(f"fs-test-{libc}")
 
 
 @pytest.fixture(params=MONITORS, ids=lambda p: p.parent.name)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, NUBIS, REPO
+from conftest import BUILD, NUBIS, REPO, guest_program
 
 ASAN_BUILD = Path(os.environ.get("NUBIS_ASAN_BUILD", REPO / "build-asan"))
 NET_LIBCS = ["musl", "glibc"]
@@ -27,10 +27,7 @@ START_TIMEOUT = 20
 
 
 def net_test(libc: str) -> Path:
-    p = BUILD / "tests" / "guest" / f"net-test-{libc}"
-    if not p.exists():
-        pytest.fail(f"not built: {p}", pytrace=False)
-    return p
+    return guest_program(f"net-test-{libc}")
 
 
 @pytest.fixture(params=NET_LIBCS)

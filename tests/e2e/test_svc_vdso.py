@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, parse_kv
+from conftest import BUILD, install_guest_programs, parse_kv
 
 LIBCS = ["musl", "glibc"]
 TIMEOUT = 60
@@ -25,13 +25,7 @@ VDSO_ADDR = "0x1e1000"
 def rootfs(tmp_path_factory):
     root = tmp_path_factory.mktemp("vdsoroot")
     (root / "bin").mkdir()
-    for libc in LIBCS:
-        src = BUILD / "tests" / "guest" / f"vdso-test-{libc}"
-        if not src.exists():
-            pytest.fail(f"not built: {src}", pytrace=False)
-        dst = root / "bin" / f"vdso-test-{libc}"
-        dst.write_bytes(src.read_bytes())
-        dst.chmod(0o755)
+    install_guest_programs(root / "bin", [f"vdso-test-{libc}" for libc in LIBCS])
     return root
 
 

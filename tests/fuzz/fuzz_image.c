@@ -55,7 +55,7 @@ static void fuzz_layer(const uint8_t *data, size_t size)
 	close(fd);
 	close(dfd);
 	int tmp = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (layer_rmtree(tmp, dir + 5) < 0)
+	if (nb_rmtree_at(tmp, dir + 5) < 0)
 		abort();
 	close(tmp);
 }

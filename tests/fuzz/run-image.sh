@@ -12,7 +12,7 @@ trap 'rm -rf "$out"' EXIT
 # shellcheck disable=SC2046
 clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -I"$repo/src" "$repo/tests/fuzz/fuzz_image.c" "$repo"/src/image/{oci,layer,digest,libs}.c \
-    "$repo/src/common/error.c" "$repo/src/common/log.c" \
+    "$repo/src/common/error.c" "$repo/src/common/log.c" "$repo/src/common/dir.c" \
     $(pkg-config --cflags libarchive libcrypto) $(pkg-config --cflags --libs jansson) -ldl \
     -o "$out/fuzz_image"
 mkdir "$out/corpus"

@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "say.h"
+
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
 #define RENAME_EXCHANGE	 (1 << 1)
@@ -60,22 +62,6 @@
 #endif
 
 static int failures;
-
-static void say(const char *fmt, ...)
-{
-	char b[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(b, sizeof(b) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > (int)sizeof(b) - 2)
-		n = (int)sizeof(b) - 2;
-	b[n++] = '\n';
-	ssize_t r = write(1, b, (size_t)n);
-	(void)r;
-}
 
 #define CHECK(cond, ...)                                                                           \
 	do {                                                                                       \

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "say.h"
+
 /* futex constants (musl has no <linux/futex.h>) */
 #define FUTEX_WAIT		  0
 #define FUTEX_WAKE_OP		  5
@@ -46,22 +48,6 @@
 #define FUTEX_OP_CMP_EQ		  0
 #define FUTEX_OP(op, oparg, cmp, cmparg)                                                           \
 	((((op)&0xf) << 28) | (((cmp)&0xf) << 24) | (((oparg)&0xfff) << 12) | ((cmparg)&0xfff))
-
-static void say(const char *fmt, ...)
-{
-	char b[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(b, sizeof(b) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > (int)sizeof(b) - 2)
-		n = (int)sizeof(b) - 2;
-	b[n++] = '\n';
-	ssize_t r = write(1, b, (size_t)n);
-	(void)r;
-}
 
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \

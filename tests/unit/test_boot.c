@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "boot/bootparams.h"
 #include "boot/bzimage.h"
 #include "boot/e820.h"
@@ -129,10 +131,7 @@ static struct img bz_make(void)
 static int bz_parse_exact(const uint8_t *b, size_t len, struct bzimage_info *out,
 			  struct nb_error *err)
 {
-	uint8_t *copy = malloc(len ? len : 1);
-	assert_non_null(copy);
-	if (len)
-		memcpy(copy, b, len);
+	uint8_t *copy = testutil_copy_exact(b, len);
 	memset(err, 0, sizeof(*err));
 	int rc = bzimage_parse(copy, len, out, err);
 	free(copy);
@@ -1228,10 +1227,7 @@ static struct img vl_make(void)
 static int vl_parse_exact(const uint8_t *b, size_t len, struct vmlinux_info *out,
 			  struct nb_error *err)
 {
-	uint8_t *copy = malloc(len ? len : 1);
-	assert_non_null(copy);
-	if (len)
-		memcpy(copy, b, len);
+	uint8_t *copy = testutil_copy_exact(b, len);
 	memset(err, 0, sizeof(*err));
 	int rc = vmlinux_parse(copy, len, out, err);
 	free(copy);
@@ -1554,11 +1550,7 @@ static uint64_t rnd_state = 0x6e75626973626f6full; /* fixed: the loops are repro
 
 static uint64_t rnd(void)
 {
-	/* xorshift64* */
-	rnd_state ^= rnd_state >> 12;
-	rnd_state ^= rnd_state << 25;
-	rnd_state ^= rnd_state >> 27;
-	return rnd_state * 0x2545f4914f6cdd1dull;
+	return testutil_rng_next(&rnd_state);
 }
 
 static const uint64_t interesting[] = {
@@ -1686,10 +1678,7 @@ static void test_bz_mutation_loop(void **state)
 		struct bzimage_info info;
 		int rc = bz_parse_exact(work, len, &info, &err);
 		if (rc != 0) {
-			assert_int_equal(rc, -1);
-			assert_int_equal(err.code, NB_EFORMAT);
-			assert_true(err.msg[0] != 0);
-			assert_true(memchr(err.msg, 0, sizeof(err.msg)) != NULL);
+			testutil_assert_format_error(rc, &err);
 			rejected++;
 			continue;
 		}
@@ -1794,10 +1783,7 @@ static void test_vl_mutation_loop(void **state)
 		struct vmlinux_info info;
 		int rc = vl_parse_exact(work, len, &info, &err);
 		if (rc != 0) {
-			assert_int_equal(rc, -1);
-			assert_int_equal(err.code, NB_EFORMAT);
-			assert_true(err.msg[0] != 0);
-			assert_true(memchr(err.msg, 0, sizeof(err.msg)) != NULL);
+			testutil_assert_format_error(rc, &err);
 			rejected++;
 			continue;
 		}

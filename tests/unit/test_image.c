@@ -131,7 +131,7 @@ static void sb_reset(struct sandbox *sb)
 {
 	close(sb->layerfd);
 	int top = open(sb->top, O_RDONLY | O_DIRECTORY);
-	assert_int_equal(layer_rmtree(top, "layer"), 0);
+	assert_int_equal(nb_rmtree_at(top, "layer"), 0);
 	assert_int_equal(mkdirat(top, "layer", 0755), 0);
 	sb->layerfd = openat(top, "layer", O_RDONLY | O_DIRECTORY);
 	close(top);
@@ -142,7 +142,7 @@ static void sb_fini(struct sandbox *sb)
 	close(sb->layerfd);
 	assert_true(dir_empty(sb->outside));
 	int fd = open("/tmp", O_RDONLY | O_DIRECTORY);
-	assert_int_equal(layer_rmtree(fd, sb->top + 5), 0);
+	assert_int_equal(nb_rmtree_at(fd, sb->top + 5), 0);
 	close(fd);
 	libs_unload(&sb->lib);
 }

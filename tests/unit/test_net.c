@@ -294,6 +294,18 @@ static int host_port(struct gvm *g, long fd)
 	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* Connects from the host to 127.0.0.1:@hp and asserts that the guest's
+ * listening socket @l accepts the connection. */
+static void host_connect_accepted(struct gvm *g, long l, int hp)
+{
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	socklen_t sl;
+	struct sockaddr_storage ss = sa_of("127.0.0.1", hp, &sl);
+	assert_int_equal(connect(c, (struct sockaddr *)&ss, sl), 0);
+	assert_true(sys(g, SYS_accept, (uint64_t)l, 0, 0, 0, 0, 0) >= 3);
+	close(c);
+}
+
 /* A free host TCP port (bound and released). */
 static int free_port(int type)
 {
@@ -408,12 +420,7 @@ static void test_publish_any(void **state)
 	assert_int_equal(gbind(g, l, "0.0.0.0", 81), 0);
 	assert_int_equal(sys(g, SYS_listen, (uint64_t)l, 4, 0, 0, 0, 0), 0);
 	assert_int_equal(host_port(g, l), hp);
-	int c = socket(AF_INET, SOCK_STREAM, 0);
-	socklen_t sl;
-	struct sockaddr_storage ss = sa_of("127.0.0.1", hp, &sl);
-	assert_int_equal(connect(c, (struct sockaddr *)&ss, sl), 0);
-	assert_true(sys(g, SYS_accept, (uint64_t)l, 0, 0, 0, 0, 0) >= 3);
-	close(c);
+	host_connect_accepted(g, l, hp);
 	gvm_free(g);
 }
 
@@ -845,12 +852,7 @@ static void test_hostile(void **state)
 	long l = gsock(g, AF_INET, SOCK_STREAM);
 	assert_int_equal(gbind(g, l, "0.0.0.0", 80), 0);
 	assert_int_equal(sys(g, SYS_listen, (uint64_t)l, 4, 0, 0, 0, 0), 0);
-	int c = socket(AF_INET, SOCK_STREAM, 0);
-	socklen_t sl;
-	struct sockaddr_storage ss = sa_of("127.0.0.1", hp, &sl);
-	assert_int_equal(connect(c, (struct sockaddr *)&ss, sl), 0);
-	assert_true(sys(g, SYS_accept, (uint64_t)l, 0, 0, 0, 0, 0) >= 3);
-	close(c);
+	host_connect_accepted(g, l, hp);
 	gvm_free(g);
 }
 
