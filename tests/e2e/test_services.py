@@ -745,13 +745,14 @@ def test_volume_and_memory_options(svc, img, tmp_path):
     vol.mkdir()
     run_d(svc, "v", "/bin/svc", "persist", "/data/vol/n", "50",
           extra=("--volume", f"{vol}:/data/vol", "--memory", "64M", "--cpus", "1"))
+    # the guest prints "persist N" before it rewrites the file: wait for both
     wait_for(lambda: "persist 0" in logs(svc, "v"), what="first run")
-    assert (vol / "n").read_text() == "1\n"
+    wait_for(lambda: (vol / "n").read_text() == "1\n", what="volume file written")
     assert not (svc.dir_of("v") / "upper" / "data" / "vol" / "n").exists()
     assert svc("stop", "-t", "0", "v").status == 0
     assert svc("start", "v").status == 0
     wait_for(lambda: "persist 1" in logs(svc, "v"), what="second run")
-    assert (vol / "n").read_text() == "2\n"
+    wait_for(lambda: (vol / "n").read_text() == "2\n", what="volume file rewritten")
 
 
 def test_foreground_forwards_signals(svc, img):
