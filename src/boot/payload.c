@@ -2,12 +2,10 @@
 #include "payload.h"
 
 #include <errno.h>
-#include <lz4.h>
-#include <lzma.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
-#include <zstd.h>
+
+#include "codec.h"
 
 #define LZ4_LEGACY_MAGIC 0x184c2102u
 #define LZ4_LEGACY_BLOCK (8u << 20) /* decompressed size of every block but the last */
@@ -17,12 +15,12 @@ static uint32_t le32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int dec_gzip(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, size_t *got,
-		    struct nb_error *err)
+static int dec_gzip(const struct codec *c, const uint8_t *in, size_t in_len, uint8_t *out,
+		    size_t cap, size_t *got, struct nb_error *err)
 {
 	z_stream z;
 	memset(&z, 0, sizeof(z));
-	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+	if (c->inflateInit2_(&z, 16 + MAX_WBITS, ZLIB_VERSION, (int)sizeof(z)) != Z_OK)
 		return nb_error_set(err, NB_ERESOURCE, "payload: zlib init failed");
 	int rc = Z_OK;
 	size_t ipos = 0, opos = 0;
@@ -34,13 +32,13 @@ static int dec_gzip(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, 
 		z.avail_in = (uInt)ichunk;
 		z.next_out = out + opos;
 		z.avail_out = (uInt)ochunk;
-		rc = inflate(&z, Z_NO_FLUSH);
+		rc = c->inflate(&z, Z_NO_FLUSH);
 		ipos += ichunk - z.avail_in;
 		opos += ochunk - z.avail_out;
 		if (rc == Z_BUF_ERROR || (rc == Z_OK && opos == cap))
 			rc = opos == cap ? Z_MEM_ERROR : Z_DATA_ERROR;
 	}
-	inflateEnd(&z);
+	c->inflateEnd(&z);
 	*got = opos;
 	if (rc != Z_STREAM_END)
 		return nb_error_set(err, NB_EFORMAT, "payload: gzip: %s",
@@ -49,19 +47,19 @@ static int dec_gzip(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, 
 	return 0;
 }
 
-static int dec_xz(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, size_t *got,
-		  struct nb_error *err)
+static int dec_xz(const struct codec *c, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
+		  size_t *got, struct nb_error *err)
 {
 	lzma_stream s = LZMA_STREAM_INIT;
-	if (lzma_stream_decoder(&s, 256u << 20, 0) != LZMA_OK)
+	if (c->lzma_stream_decoder(&s, 256u << 20, 0) != LZMA_OK)
 		return nb_error_set(err, NB_ERESOURCE, "payload: liblzma init failed");
 	s.next_in = in;
 	s.avail_in = in_len;
 	s.next_out = out;
 	s.avail_out = cap;
-	lzma_ret rc = lzma_code(&s, LZMA_FINISH);
+	lzma_ret rc = c->lzma_code(&s, LZMA_FINISH);
 	*got = cap - s.avail_out;
-	lzma_end(&s);
+	c->lzma_end(&s);
 	if (rc != LZMA_STREAM_END)
 		return nb_error_set(err, NB_EFORMAT, "payload: xz: %s (liblzma code %d)",
 				    rc == LZMA_BUF_ERROR && !s.avail_out
@@ -71,37 +69,37 @@ static int dec_xz(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, si
 	return 0;
 }
 
-static int dec_zstd(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, size_t *got,
-		    struct nb_error *err)
+static int dec_zstd(const struct codec *c, const uint8_t *in, size_t in_len, uint8_t *out,
+		    size_t cap, size_t *got, struct nb_error *err)
 {
-	ZSTD_DStream *z = ZSTD_createDStream();
+	ZSTD_DStream *z = c->ZSTD_createDStream();
 	if (!z)
 		return nb_error_set(err, NB_ERESOURCE, "payload: zstd init failed");
 	/* the kernel's decompressor has a bounded window; so do we */
-	ZSTD_DCtx_setParameter(z, ZSTD_d_windowLogMax, 27);
+	c->ZSTD_DCtx_setParameter(z, ZSTD_d_windowLogMax, 27);
 	ZSTD_inBuffer ib = {in, in_len, 0};
 	ZSTD_outBuffer ob = {out, cap, 0};
 	size_t rc = 1;
 	while (rc != 0) {
 		size_t before_in = ib.pos, before_out = ob.pos;
-		rc = ZSTD_decompressStream(z, &ob, &ib);
-		if (ZSTD_isError(rc) || (ib.pos == before_in && ob.pos == before_out))
+		rc = c->ZSTD_decompressStream(z, &ob, &ib);
+		if (c->ZSTD_isError(rc) || (ib.pos == before_in && ob.pos == before_out))
 			break;
 	}
-	ZSTD_freeDStream(z);
+	c->ZSTD_freeDStream(z);
 	*got = ob.pos;
 	if (rc != 0)
 		return nb_error_set(err, NB_EFORMAT, "payload: zstd: %s",
-				    ZSTD_isError(rc) ? ZSTD_getErrorName(rc)
-				    : ob.pos == cap  ? "larger than its declared size"
-						     : "truncated data");
+				    c->ZSTD_isError(rc) ? c->ZSTD_getErrorName(rc)
+				    : ob.pos == cap	? "larger than its declared size"
+							: "truncated data");
 	return 0;
 }
 
 /* lz4 legacy frames: a magic, then blocks of (4-byte compressed length, data), each
  * decompressing to 8 MiB except the last; a repeated magic starts a new frame. */
-static int dec_lz4(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, size_t *got,
-		   struct nb_error *err)
+static int dec_lz4(const struct codec *c, const uint8_t *in, size_t in_len, uint8_t *out,
+		   size_t cap, size_t *got, struct nb_error *err)
 {
 	size_t ipos = 0, opos = 0;
 	*got = 0;
@@ -113,15 +111,15 @@ static int dec_lz4(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, s
 		ipos += 4;
 		if (clen == LZ4_LEGACY_MAGIC)
 			continue;
-		if (clen == 0 || clen > (uint32_t)LZ4_compressBound((int)LZ4_LEGACY_BLOCK) ||
+		if (clen == 0 || clen > (uint32_t)LZ4_COMPRESSBOUND(LZ4_LEGACY_BLOCK) ||
 		    clen > in_len - ipos)
 			return nb_error_set(err, NB_EFORMAT,
 					    "payload: lz4: block at +%zu has length %u (%zu bytes "
 					    "left)",
 					    ipos - 4, clen, in_len - ipos);
 		size_t room = cap - opos > LZ4_LEGACY_BLOCK ? LZ4_LEGACY_BLOCK : cap - opos;
-		int n = LZ4_decompress_safe((const char *)in + ipos, (char *)out + opos, (int)clen,
-					    (int)room);
+		int n = c->LZ4_decompress_safe((const char *)in + ipos, (char *)out + opos,
+					       (int)clen, (int)room);
 		if (n < 0)
 			return nb_error_set(err, NB_EFORMAT,
 					    "payload: lz4: block at +%zu is corrupt or larger "
@@ -165,31 +163,47 @@ int payload_decompress(enum bzimage_payload_fmt fmt, const uint8_t *in, size_t i
 		*out_len = cap;
 		return 0;
 	}
-	buf = malloc(cap);
-	if (!buf)
-		return nb_error_set(err, NB_ERESOURCE, "payload: out of memory (%zu bytes)", cap);
+	struct codec c = {0};
 	switch (fmt) {
 	case BZIMAGE_PAYLOAD_GZIP:
-		rc = dec_gzip(in, in_len, buf, cap, &got, err);
-		break;
 	case BZIMAGE_PAYLOAD_XZ:
-		rc = dec_xz(in, in_len, buf, cap, &got, err);
-		break;
 	case BZIMAGE_PAYLOAD_ZSTD:
-		rc = dec_zstd(in, in_len, buf, cap, &got, err);
-		break;
 	case BZIMAGE_PAYLOAD_LZ4:
-		rc = dec_lz4(in, in_len, buf, cap, &got, err);
 		break;
 	default:
-		rc = nb_error_set(err, NB_EFORMAT,
-				  "payload: %s compression is not supported (gzip, xz, zstd, lz4)",
-				  bzimage_payload_name(fmt));
+		return nb_error_set(
+		    err, NB_EFORMAT,
+		    "payload: %s compression is not supported (gzip, xz, zstd, lz4)",
+		    bzimage_payload_name(fmt));
+	}
+	/* the decompressor's library is loaded now, not when nubis-vmm starts (codec.h) */
+	if (codec_load(&c, fmt, err) < 0)
+		return -1;
+	rc = -1;
+	buf = malloc(cap);
+	if (!buf) {
+		nb_error_set(err, NB_ERESOURCE, "payload: out of memory (%zu bytes)", cap);
+		goto out;
+	}
+	switch (fmt) {
+	case BZIMAGE_PAYLOAD_GZIP:
+		rc = dec_gzip(&c, in, in_len, buf, cap, &got, err);
+		break;
+	case BZIMAGE_PAYLOAD_XZ:
+		rc = dec_xz(&c, in, in_len, buf, cap, &got, err);
+		break;
+	case BZIMAGE_PAYLOAD_ZSTD:
+		rc = dec_zstd(&c, in, in_len, buf, cap, &got, err);
+		break;
+	default: /* BZIMAGE_PAYLOAD_LZ4, the last format let through above */
+		rc = dec_lz4(&c, in, in_len, buf, cap, &got, err);
 		break;
 	}
 	if (rc == 0 && got != cap)
 		rc = nb_error_set(err, NB_EFORMAT,
 				  "payload: decompressed to %zu bytes, declared %zu", got, cap);
+out:
+	codec_unload(&c);
 	if (rc) {
 		free(buf);
 		return -1;

@@ -16,6 +16,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "boot/codec.h"
 #include "boot/payload.h"
 
 #define PLAIN_LEN (300u * 1024u)
@@ -274,6 +275,42 @@ static void test_mutations(void **state)
 	free(p);
 }
 
+/* paydl: the decompressors are dlopen()ed per format (codec.h): each loads and
+ * resolves; a missing library is a one-line error naming it, not a crash. */
+static void test_codec_load(void **state)
+{
+	(void)state;
+	struct codec c;
+	struct nb_error err = {0};
+	for (size_t f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
+		assert_int_equal(codec_load(&c, fmts[f], &err), 0);
+		assert_non_null(c.so);
+		assert_true(c.inflate || c.lzma_code || c.ZSTD_decompressStream ||
+			    c.LZ4_decompress_safe);
+		codec_unload(&c);
+		assert_null(c.so);
+	}
+	assert_int_equal(codec_load(&c, BZIMAGE_PAYLOAD_XZ, &err), 0);
+	assert_non_null(c.lzma_code);
+	assert_null(c.inflate);
+	codec_unload(&c);
+	/* a library that is not there */
+	assert_int_equal(codec_load_name(&c, BZIMAGE_PAYLOAD_ZSTD, "libzstd.so.999", &err), -1);
+	assert_int_equal(err.code, NB_ERESOURCE);
+	assert_non_null(strstr(err.msg, "libzstd.so.999"));
+	assert_non_null(strstr(err.msg, "libzstd1"));
+	assert_null(strchr(err.msg, '\n'));
+	assert_null(c.so);
+	/* a library without the calls: libz in place of liblzma */
+	assert_int_equal(codec_load_name(&c, BZIMAGE_PAYLOAD_XZ, "libz.so.1", &err), -1);
+	assert_non_null(strstr(err.msg, "lacks lzma_stream_decoder"));
+	assert_null(c.so);
+	/* no library for these */
+	assert_int_equal(codec_load(&c, BZIMAGE_PAYLOAD_BZIP2, &err), -1);
+	assert_int_equal(err.code, NB_EFORMAT);
+	assert_int_equal(codec_load(&c, BZIMAGE_PAYLOAD_ELF, &err), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +319,7 @@ int main(void)
 	    cmocka_unit_test(test_unsupported_and_lz4_framing),
 	    cmocka_unit_test(test_extract_bounds),
 	    cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_codec_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
