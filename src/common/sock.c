@@ -2,6 +2,8 @@
 #include "sock.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -21,9 +23,20 @@ int nb_unix_listen(const char *path, int backlog, const char *what, struct nb_er
 		return nb_error_set(err, NB_EINVAL,
 				    "%s: another process is already listening there", what);
 	}
-	unlink(path); /* a stale socket of a dead process, or nothing */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, backlog) < 0) {
+	/* Bind and listen under a temporary name, then rename it into place: a
+	 * client that sees @path can connect at once (no window between bind()
+	 * and listen() in which it would be refused). The rename also replaces
+	 * a stale socket of a dead process. */
+	struct sockaddr_un tmp = {.sun_family = AF_UNIX};
+	int n = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d.tmp", path, (int)getpid());
+	bool staged = n > 0 && (size_t)n < sizeof(tmp.sun_path);
+	const struct sockaddr_un *at = staged ? &tmp : &sa;
+	unlink(at->sun_path);
+	if (bind(fd, (const struct sockaddr *)at, sizeof(*at)) < 0 || listen(fd, backlog) < 0 ||
+	    (staged && rename(tmp.sun_path, path) < 0)) {
 		int e = errno;
+		if (staged)
+			unlink(tmp.sun_path);
 		close(fd);
 		return nb_error_sys(err, e, "%s", what);
 	}
