@@ -75,7 +75,13 @@ def _guest_run(maps: list, guest_bytes: int) -> list:
 
     def guestlike(m):
         return m["inode"] == 0 or m["name"].startswith("/memfd:")
-    for i, m in enumerate(maps):
+    # Guest memory starts with the program image (the memfd); try runs that
+    # start there first, so that thread stacks and guard pages next to it are
+    # never taken for guest memory.
+    order = sorted(range(len(maps)),
+                   key=lambda k: not maps[k]["name"].startswith("/memfd:nubis-image"))
+    for i in order:
+        m = maps[i]
         if not guestlike(m):
             continue
         start, end = span(m)
