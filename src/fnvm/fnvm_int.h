@@ -9,6 +9,7 @@
 #include "../core/vm.h"
 #include "elf.h"
 #include "fnvm.h"
+#include "vmas.h"
 
 #define FNVM_MAX_FDS   64
 #define FNVM_MAX_VMAS  4096
@@ -87,10 +88,6 @@ struct fnvm_ofile {
 	int status_flags; /* O_APPEND, O_NONBLOCK as set by the program */
 	uint64_t off;
 	unsigned refs;
-};
-
-struct fnvm_vma {
-	uint64_t start, end;
 };
 
 /* Per-request process state: everything the syscall server knows about the

@@ -95,68 +95,19 @@ static void zero_range(struct fnvm_proc *p, uint64_t a, uint64_t len)
 
 static int vma_overlaps(const struct fnvm_proc *p, uint64_t a, uint64_t e)
 {
-	for (unsigned i = 0; i < p->nvmas; i++)
-		if (p->vmas[i].start < e && a < p->vmas[i].end)
-			return 1;
-	return 0;
+	return vmas_overlaps(p->vmas, p->nvmas, a, e);
 }
 
 /* Remove [a, e) from the mapping list (splitting as needed). */
 static int vma_remove(struct fnvm_proc *p, uint64_t a, uint64_t e)
 {
-	for (unsigned i = 0; i < p->nvmas; i++) {
-		struct fnvm_vma *v = &p->vmas[i];
-		if (v->end <= a || v->start >= e)
-			continue;
-		if (v->start < a && v->end > e) { /* split */
-			if (p->nvmas == FNVM_MAX_VMAS)
-				return -ENOMEM;
-			memmove(v + 2, v + 1, (p->nvmas - i - 1) * sizeof(*v));
-			p->nvmas++;
-			v[1].start = e;
-			v[1].end = v->end;
-			v->end = a;
-			return 0;
-		}
-		if (v->start < a) {
-			v->end = a;
-		} else if (v->end > e) {
-			v->start = e;
-		} else {
-			memmove(v, v + 1, (p->nvmas - i - 1) * sizeof(*v));
-			p->nvmas--;
-			i--;
-		}
-	}
-	return 0;
+	return vmas_remove(p->vmas, &p->nvmas, FNVM_MAX_VMAS, a, e);
 }
 
 /* Insert [a, e), which must not overlap, keeping the list sorted and merged. */
 static int vma_insert(struct fnvm_proc *p, uint64_t a, uint64_t e)
 {
-	unsigned i = 0;
-	while (i < p->nvmas && p->vmas[i].start < a)
-		i++;
-	if (i > 0 && p->vmas[i - 1].end == a) {
-		p->vmas[i - 1].end = e;
-		if (i < p->nvmas && p->vmas[i].start == e) {
-			p->vmas[i - 1].end = p->vmas[i].end;
-			memmove(&p->vmas[i], &p->vmas[i + 1],
-				(p->nvmas - i - 1) * sizeof(p->vmas[0]));
-			p->nvmas--;
-		}
-		return 0;
-	}
-	if (i < p->nvmas && p->vmas[i].start == e) {
-		p->vmas[i].start = a;
-		return 0;
-	}
-	if (p->nvmas == FNVM_MAX_VMAS)
-		return -ENOMEM;
-	memmove(&p->vmas[i + 1], &p->vmas[i], (p->nvmas - i) * sizeof(p->vmas[0]));
-	p->vmas[i] = (struct fnvm_vma){a, e};
-	p->nvmas++;
-	return 0;
+	return vmas_insert(p->vmas, &p->nvmas, FNVM_MAX_VMAS, a, e);
 }
 
 /* Highest free range of @len bytes in [brk_cur, mmap_top). 0 if none. */
@@ -245,10 +196,7 @@ static long sys_munmap(struct fnvm_proc *p, uint64_t addr, uint64_t len)
 
 static int vma_covers(const struct fnvm_proc *p, uint64_t a, uint64_t e)
 {
-	for (unsigned i = 0; i < p->nvmas; i++)
-		if (p->vmas[i].start <= a && e <= p->vmas[i].end)
-			return 1;
-	return 0;
+	return vmas_covers(p->vmas, p->nvmas, a, e);
 }
 
 static long sys_mremap(struct fnvm_proc *p, uint64_t old, uint64_t osz, uint64_t nsz, int flags,

@@ -115,10 +115,6 @@ struct svc_timer {
 	int overrun;
 };
 
-struct svc_vma {
-	uint64_t start, end;
-};
-
 /* A guest range backed by a host file mapping (mmap of a file fd with
  * MAP_SHARED): [start, end) of guest memory is the host mapping of @fd at
  * @off. Anonymous memory is put back on munmap/MAP_FIXED/truncation. */
@@ -168,7 +164,7 @@ struct svc_vm {
 	/* memory map (mm_lock) */
 	pthread_mutex_t mm_lock;
 	uint64_t brk_cur;
-	struct svc_vma *vmas;
+	struct fnvm_vma *vmas; /* sorted, disjoint (src/fnvm/vmas.h) */
 	unsigned nvmas;
 	struct svc_fmap *fmaps; /* SVC_MAX_FMAPS, sorted by start, disjoint */
 	unsigned nfmaps;

@@ -123,74 +123,22 @@ static void zero_range(struct svc_vm *vm, uint64_t a, uint64_t len)
 
 static int vma_overlaps(const struct svc_vm *vm, uint64_t a, uint64_t e)
 {
-	for (unsigned i = 0; i < vm->nvmas; i++)
-		if (vm->vmas[i].start < e && a < vm->vmas[i].end)
-			return 1;
-	return 0;
+	return vmas_overlaps(vm->vmas, vm->nvmas, a, e);
 }
 
 static int vma_covers(const struct svc_vm *vm, uint64_t a, uint64_t e)
 {
-	for (unsigned i = 0; i < vm->nvmas; i++)
-		if (vm->vmas[i].start <= a && e <= vm->vmas[i].end)
-			return 1;
-	return 0;
+	return vmas_covers(vm->vmas, vm->nvmas, a, e);
 }
 
 static int vma_remove(struct svc_vm *vm, uint64_t a, uint64_t e)
 {
-	for (unsigned i = 0; i < vm->nvmas; i++) {
-		struct svc_vma *v = &vm->vmas[i];
-		if (v->end <= a || v->start >= e)
-			continue;
-		if (v->start < a && v->end > e) {
-			if (vm->nvmas == SVC_MAX_VMAS)
-				return -ENOMEM;
-			memmove(v + 2, v + 1, (vm->nvmas - i - 1) * sizeof(*v));
-			vm->nvmas++;
-			v[1].start = e;
-			v[1].end = v->end;
-			v->end = a;
-			return 0;
-		}
-		if (v->start < a) {
-			v->end = a;
-		} else if (v->end > e) {
-			v->start = e;
-		} else {
-			memmove(v, v + 1, (vm->nvmas - i - 1) * sizeof(*v));
-			vm->nvmas--;
-			i--;
-		}
-	}
-	return 0;
+	return vmas_remove(vm->vmas, &vm->nvmas, SVC_MAX_VMAS, a, e);
 }
 
 static int vma_insert(struct svc_vm *vm, uint64_t a, uint64_t e)
 {
-	unsigned i = 0;
-	while (i < vm->nvmas && vm->vmas[i].start < a)
-		i++;
-	if (i > 0 && vm->vmas[i - 1].end == a) {
-		vm->vmas[i - 1].end = e;
-		if (i < vm->nvmas && vm->vmas[i].start == e) {
-			vm->vmas[i - 1].end = vm->vmas[i].end;
-			memmove(&vm->vmas[i], &vm->vmas[i + 1],
-				(vm->nvmas - i - 1) * sizeof(vm->vmas[0]));
-			vm->nvmas--;
-		}
-		return 0;
-	}
-	if (i < vm->nvmas && vm->vmas[i].start == e) {
-		vm->vmas[i].start = a;
-		return 0;
-	}
-	if (vm->nvmas == SVC_MAX_VMAS)
-		return -ENOMEM;
-	memmove(&vm->vmas[i + 1], &vm->vmas[i], (vm->nvmas - i) * sizeof(vm->vmas[0]));
-	vm->vmas[i] = (struct svc_vma){a, e};
-	vm->nvmas++;
-	return 0;
+	return vmas_insert(vm->vmas, &vm->nvmas, SVC_MAX_VMAS, a, e);
 }
 
 static uint64_t vma_find(const struct svc_vm *vm, uint64_t len)
