@@ -1044,6 +1044,12 @@ int vmm_run(const struct vmm_config *cfg, struct nb_error *err)
 		status = machine_boot(&m, cfg, err);
 		if (status != VMM_STATUS_REBOOT || cfg->on_reset != VMM_RESET_RESTART)
 			break;
+		/* --timeout covers all the boots: a guest that resets faster than the
+		 * timer's signal reaches a vCPU in KVM_RUN must still end here. */
+		if (m.deadline_ns && nb_now_ns() >= m.deadline_ns) {
+			status = VMM_STATUS_TIMEOUT;
+			break;
+		}
 		if (m.boots > cfg->max_restarts) {
 			nb_log(NB_LOG_WARN,
 			       "guest reset after %u restarts (--max-restarts): exiting",
