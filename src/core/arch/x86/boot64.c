@@ -167,13 +167,29 @@ int x86_vcpu_init_state(struct vcpu *c, uint32_t *refused)
 	return 0;
 }
 
+/* The boot GDT: null, null, @code at BOOT64_SEL_CS, flat data at BOOT64_SEL_DS. */
+static int boot_gdt(const struct gmem *m, uint64_t code)
+{
+	return put64(m, BOOT64_GDT, 0) || put64(m, BOOT64_GDT + 8, 0) ||
+		       put64(m, BOOT64_GDT + BOOT64_SEL_CS, code) ||
+		       put64(m, BOOT64_GDT + BOOT64_SEL_DS, 0x00cf93000000ffffull)
+		   ? -EFAULT
+		   : 0;
+}
+
+/* Flat segments from the boot GDT: 64-bit code if @code64, else 32-bit. */
+static void flat_segments(struct kvm_sregs *sr, int code64)
+{
+	sr->cs = seg(BOOT64_SEL_CS, 11, code64);
+	sr->ds = sr->es = sr->fs = sr->gs = sr->ss = seg(BOOT64_SEL_DS, 3, 0);
+	sr->gdt.base = BOOT64_GDT;
+	sr->gdt.limit = 0x1f;
+}
+
 int x86_boot64_setup(struct vcpu *c, uint64_t entry, uint64_t zero_page)
 {
 	const struct gmem *m = &c->vm->mem;
-	/* GDT: null, null, __BOOT_CS (64-bit code), __BOOT_DS */
-	if (put64(m, BOOT64_GDT, 0) || put64(m, BOOT64_GDT + 8, 0) ||
-	    put64(m, BOOT64_GDT + 0x10, 0x00af9b000000ffffull) ||
-	    put64(m, BOOT64_GDT + 0x18, 0x00cf93000000ffffull))
+	if (boot_gdt(m, 0x00af9b000000ffffull)) /* __BOOT_CS: 64-bit code */
 		return -EFAULT;
 	/* identity map [0, 4 GiB) with 2 MiB pages */
 	uint64_t pdpt = BOOT64_PML4 + 0x1000, pd = pdpt + 0x1000;
@@ -194,10 +210,7 @@ int x86_boot64_setup(struct vcpu *c, uint64_t entry, uint64_t zero_page)
 	sr.cr3 = BOOT64_PML4;
 	sr.cr4 = 1ull << 5;		      /* PAE */
 	sr.efer = (1ull << 8) | (1ull << 10); /* LME, LMA */
-	sr.cs = seg(BOOT64_SEL_CS, 11, 1);
-	sr.ds = sr.es = sr.fs = sr.gs = sr.ss = seg(BOOT64_SEL_DS, 3, 0);
-	sr.gdt.base = BOOT64_GDT;
-	sr.gdt.limit = 0x1f;
+	flat_segments(&sr, 1);
 	if (ioctl(c->fd, KVM_SET_SREGS, &sr) < 0)
 		return -errno;
 	struct kvm_regs r;
@@ -213,10 +226,7 @@ int x86_boot64_setup(struct vcpu *c, uint64_t entry, uint64_t zero_page)
 int x86_pvh_setup(struct vcpu *c, uint32_t entry, uint32_t start_info)
 {
 	const struct gmem *m = &c->vm->mem;
-	/* GDT: null, null, 32-bit flat code (0x10), flat data (0x18) */
-	if (put64(m, BOOT64_GDT, 0) || put64(m, BOOT64_GDT + 8, 0) ||
-	    put64(m, BOOT64_GDT + 0x10, 0x00cf9b000000ffffull) ||
-	    put64(m, BOOT64_GDT + 0x18, 0x00cf93000000ffffull))
+	if (boot_gdt(m, 0x00cf9b000000ffffull)) /* 32-bit flat code */
 		return -EFAULT;
 	struct kvm_sregs sr;
 	if (ioctl(c->fd, KVM_GET_SREGS, &sr) < 0)
@@ -225,10 +235,7 @@ int x86_pvh_setup(struct vcpu *c, uint32_t entry, uint32_t start_info)
 	sr.cr3 = 0;
 	sr.cr4 = 0;
 	sr.efer = 0;
-	sr.cs = seg(BOOT64_SEL_CS, 11, 0);
-	sr.ds = sr.es = sr.fs = sr.gs = sr.ss = seg(BOOT64_SEL_DS, 3, 0);
-	sr.gdt.base = BOOT64_GDT;
-	sr.gdt.limit = 0x1f;
+	flat_segments(&sr, 0);
 	if (ioctl(c->fd, KVM_SET_SREGS, &sr) < 0)
 		return -errno;
 	struct kvm_regs r;
